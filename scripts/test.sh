@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs ndvr-jax with its test extras into .venv and runs the test suite.
+#   bash scripts/test.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest -q "$@"
