@@ -1,7 +1,8 @@
 """Frame-feature extraction (MAC of intermediate CNN layers, 1 frame per second).
 
     python -m ndvr_jax.extract --config=configs/extract.py \
-        --video_list=videos.txt --output_dir=features/ [--config.backbone=vgg16 --config.weights=vgg16.pth]
+        --video_list=videos.txt --output_dir=features/ \
+        [--config.backbone=vgg16 --config.weights=vgg16.pth]
 
 `--config=configs/extract.py:runlocal` shrinks frames and batches for a quick check.
 """
