@@ -1,0 +1,147 @@
+"""FIVR-style annotations and the relevance matrices of the evaluation protocols.
+
+`annotation.json` maps each query to its labelled videos: `{query_id: {label: [video_ids]}}`.
+FIVR-200K labels: ND (near-duplicate), DS (duplicate scene), CS (complementary scene), IS (incident
+scene), DA (duplicate audio). A CC_WEB_VIDEO adapter writes the same shape with its labels
+(E, S, L, M, V positive; X, -1 negative) and uses the CC_WEB protocols.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+Annotation = dict[str, dict[str, list[str]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """Which labels count as relevant, and whether only a query's annotated videos are ranked."""
+
+    name: str
+    labels: tuple[str, ...]
+    restrict_to_annotated: bool = False
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol("DSVR", ("ND", "DS")),
+        Protocol("CSVR", ("ND", "DS", "CS")),
+        Protocol("ISVR", ("ND", "DS", "CS", "IS")),
+        Protocol("DAVR", ("DA",)),
+        # CC_WEB_VIDEO ranks only the query set's ground truth; CC_WEB_VIDEO* the whole database.
+        Protocol("CC_WEB", ("E", "S", "L", "M", "V"), restrict_to_annotated=True),
+        Protocol("CC_WEB*", ("E", "S", "L", "M", "V")),
+    )
+}
+
+
+class Relevance(NamedTuple):
+    """Relevance of a database for a list of queries, ready for `ndvr_jax.metrics`."""
+
+    relevance: np.ndarray  # [Q, N] bool: labelled relevant and rankable
+    mask: np.ndarray  # [Q, N] bool: rankable (not the query itself, not excluded, ...)
+    num_relevant: np.ndarray  # [Q] int: relevant videos in the database
+
+
+def load_annotation(path: str | os.PathLike) -> Annotation:
+    """Reads `annotation.json`, checking its shape `{query_id: {label: [video_ids]}}`."""
+    with open(path) as f:
+        data = json.load(f)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of queries, got {type(data).__name__}")
+    for query_id, labels in data.items():
+        if not isinstance(labels, dict) or not all(
+            isinstance(ids, list) and all(isinstance(i, str) for i in ids)
+            for ids in labels.values()
+        ):
+            raise ValueError(f"{path}: query {query_id!r} must map labels to lists of video ids")
+    return data
+
+
+def get_protocol(spec: str | Sequence[str] | Protocol) -> Protocol:
+    """A protocol by name ("DSVR", "CSVR", "ISVR", "DAVR", "CC_WEB", "CC_WEB*"), or from labels."""
+    if isinstance(spec, Protocol):
+        return spec
+    if isinstance(spec, str):
+        if spec not in PROTOCOLS:
+            raise ValueError(
+                f"unknown protocol {spec!r}; known: {sorted(PROTOCOLS)} or label lists"
+            )
+        return PROTOCOLS[spec]
+    labels = tuple(spec)
+    if not labels or not all(isinstance(label, str) for label in labels):
+        raise ValueError(f"labels must be a non-empty sequence of strings, got {spec!r}")
+    return Protocol("+".join(labels), labels)
+
+
+def _warn_unknown_labels(annotation: Annotation, protocol: Protocol) -> None:
+    known = {label for labels in annotation.values() for label in labels}
+    if known and not known.intersection(protocol.labels):
+        warnings.warn(
+            f"none of the labels {protocol.labels} occur in the annotation, which has "
+            f"{sorted(known)}",
+            stacklevel=3,
+        )
+
+
+def build_relevance(
+    annotation: Mapping[str, Mapping[str, Sequence[str]]],
+    query_ids: Sequence[str],
+    db_ids: Sequence[str],
+    protocol: str | Sequence[str] | Protocol,
+    exclude: Mapping[str, Iterable[str]] | None = None,
+) -> Relevance:
+    """Relevance, rank mask and relevant counts of `db_ids` for each query in `query_ids`.
+
+    Relevant = union of the protocol's labels, restricted to the database. The query itself is
+    never ranked; `exclude` removes more videos per query (the "clean" CC_WEB_VIDEO variants).
+    Raises for queries missing from the annotation or duplicate database ids; warns (once per
+    call) about annotated videos missing from the database and queries left with no relevant one.
+    """
+    protocol = get_protocol(protocol)
+    missing = [q for q in query_ids if q not in annotation]
+    if missing:
+        raise ValueError(f"{len(missing)} queries have no annotation, e.g. {missing[:5]}")
+    column = {video_id: n for n, video_id in enumerate(db_ids)}
+    if len(column) != len(db_ids):
+        raise ValueError("database ids are not unique")
+    _warn_unknown_labels(dict(annotation), protocol)
+    exclude = exclude or {}
+    shape = (len(query_ids), len(db_ids))
+    relevance, mask = np.zeros(shape, bool), np.ones(shape, bool)
+    not_in_database = set()
+    for row, query_id in enumerate(query_ids):
+        labelled = annotation[query_id]
+        relevant = {v for label in protocol.labels for v in labelled.get(label, ())}
+        not_in_database |= {v for ids in labelled.values() for v in ids} - column.keys()
+        relevance[row, [column[v] for v in relevant if v in column]] = True
+        if protocol.restrict_to_annotated:
+            annotated = {v for ids in labelled.values() for v in ids}
+            mask[row] = False
+            mask[row, [column[v] for v in annotated if v in column]] = True
+        skipped = {query_id, *exclude.get(query_id, ())}
+        mask[row, [column[v] for v in skipped if v in column]] = False
+    relevance &= mask
+    num_relevant = relevance.sum(-1)
+    if not_in_database:
+        warnings.warn(
+            f"{len(not_in_database)} annotated videos are not in the database and are ignored, "
+            f"e.g. {sorted(not_in_database)[:5]}",
+            stacklevel=2,
+        )
+    empty = [q for q, n in zip(query_ids, num_relevant, strict=True) if n == 0]
+    if empty:
+        warnings.warn(
+            f"{len(empty)} queries have no {protocol.name} relevant video in the database and are "
+            f"left out of the means, e.g. {empty[:5]}",
+            stacklevel=2,
+        )
+    return Relevance(relevance, mask, num_relevant)

@@ -1,0 +1,293 @@
+"""Global video vectors, similarities and chunked (optionally sharded) dense top-k search.
+
+Similarities: "cosine" is the dot product of L2-normalised vectors; "distance" is the ndvr-dml
+score `1 - d / max(d)`, d the Euclidean distance and max(d) taken over the whole query × database
+matrix. Top-k ties go to the lower database index, as in `np.argsort(-similarity, kind="stable")`.
+
+Results convert to the similarity JSON shared by every stage: `{query_id: {db_id: similarity}}`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+
+from ndvr_jax import sharding
+from ndvr_jax.io.atomic import save_json_atomic
+
+Metric = Literal["cosine", "distance"]
+Similarities = dict[str, dict[str, float]]
+
+
+class TopK(NamedTuple):
+    """Best `k` database items per query, best first (numpy arrays)."""
+
+    similarity: np.ndarray  # [Q, k] float32
+    index: np.ndarray  # [Q, k] int32 database row
+
+
+def l2_normalize(x: jax.Array, axis: int = -1, eps: float = 1e-15) -> jax.Array:
+    """x / (‖x‖ + eps) along `axis` (the ndvr-dml convention: a zero vector stays zero)."""
+    return x / (jnp.linalg.norm(x, axis=axis, keepdims=True) + eps)
+
+
+def _centre_normalize(x: jax.Array) -> jax.Array:
+    return l2_normalize(x - jnp.mean(x, axis=-1, keepdims=True))
+
+
+@jax.jit
+def global_vector(frames: jax.Array, num_frames: jax.Array | None = None) -> jax.Array:
+    """Video vector [..., D] from frame features [..., T, D] (the ndvr-dml recipe).
+
+    Each frame: subtract its own mean, L2-normalise; average the frames; subtract the mean,
+    L2-normalise. `num_frames` [...] marks the first frames of zero-padded batches as real.
+    """
+    frames = _centre_normalize(jnp.asarray(frames, jnp.float32))
+    if num_frames is None:
+        average = jnp.mean(frames, axis=-2)
+    else:
+        num_frames = jnp.asarray(num_frames)
+        real = jnp.arange(frames.shape[-2]) < num_frames[..., None]
+        total = jnp.sum(jnp.where(real[..., None], frames, 0.0), axis=-2)
+        average = total / jnp.maximum(num_frames, 1)[..., None]
+    return _centre_normalize(average)
+
+
+def _squared_distances(queries: jax.Array, database: jax.Array) -> jax.Array:
+    dots = queries @ database.T
+    squares = jnp.sum(queries**2, -1)[:, None] + jnp.sum(database**2, -1)[None, :]
+    return jnp.maximum(squares - 2 * dots, 0.0)
+
+
+@jax.jit
+def cosine_similarity(queries: jax.Array, database: jax.Array) -> jax.Array:
+    """[Q, N] cosine similarity of [Q, D] queries and [N, D] database vectors."""
+    return l2_normalize(queries) @ l2_normalize(database).T
+
+
+@jax.jit
+def euclidean_distance(queries: jax.Array, database: jax.Array) -> jax.Array:
+    """[Q, N] Euclidean distances."""
+    return jnp.sqrt(_squared_distances(queries, database))
+
+
+def distance_to_similarity(distance: jax.Array, max_distance: jax.Array) -> jax.Array:
+    """`1 - d / max_distance`; all ones when every distance is 0."""
+    return 1.0 - distance / jnp.where(max_distance > 0, max_distance, 1.0)
+
+
+@jax.jit
+def distance_similarity(queries: jax.Array, database: jax.Array) -> jax.Array:
+    """[Q, N] `1 - d / max(d)`, max over the whole matrix (ndvr-dml)."""
+    distance = euclidean_distance(queries, database)
+    return distance_to_similarity(distance, jnp.max(distance))
+
+
+def similarity_matrix(
+    queries: jax.Array, database: jax.Array, metric: Metric = "cosine"
+) -> jax.Array:
+    """Dense [Q, N] similarity for `metric` ("cosine" or "distance")."""
+    if metric == "cosine":
+        return cosine_similarity(queries, database)
+    if metric == "distance":
+        return distance_similarity(queries, database)
+    raise ValueError(f"metric must be 'cosine' or 'distance', got {metric!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Top-k search. Scores are "higher is better": the dot product for cosine (inputs are normalised
+# first), minus the distance for "distance". The database is scanned in chunks of fixed shape;
+# padded rows score -inf. With a mesh, the rows are split over its data axis (`ndvr_jax.sharding`):
+# each device scans its contiguous block of rows and the per-device top-k lists are gathered and
+# merged.
+
+
+def _chunk_scores(queries: jax.Array, chunk: jax.Array, metric: Metric) -> jax.Array:
+    if metric == "cosine":
+        return queries @ chunk.T
+    return -jnp.sqrt(_squared_distances(queries, chunk))
+
+
+def _scan_top_k(queries, database, first_row, num_queries, num_database, k, metric, chunk_size):
+    """Top-k of `database` rows [first_row, first_row + len) and (for "distance") their max d."""
+    chunks = database.reshape(-1, chunk_size, database.shape[-1])
+    query_ok = jnp.arange(queries.shape[0]) < num_queries
+
+    def step(carry, inputs):
+        best, best_index, max_distance = carry
+        chunk, chunk_start = inputs
+        index = chunk_start + jnp.arange(chunk_size, dtype=jnp.int32)
+        scores = _chunk_scores(queries, chunk, metric)
+        ok = query_ok[:, None] & (index < num_database)[None, :]
+        scores = jnp.where(ok, scores, -jnp.inf)
+        if metric == "distance":
+            max_distance = jnp.maximum(max_distance, jnp.max(jnp.where(ok, -scores, 0.0)))
+        # Earlier (lower) indices come first, so top_k's lower-position rule breaks ties by index.
+        merged = jnp.concatenate([best, scores], axis=1)
+        merged_index = jnp.concatenate([best_index, jnp.broadcast_to(index, scores.shape)], 1)
+        best, position = lax.top_k(merged, k)
+        return (best, jnp.take_along_axis(merged_index, position, 1), max_distance), None
+
+    starts = first_row + chunk_size * jnp.arange(len(chunks), dtype=jnp.int32)
+    init = (
+        jnp.full((queries.shape[0], k), -jnp.inf, queries.dtype),
+        jnp.full((queries.shape[0], k), np.iinfo(np.int32).max, jnp.int32),
+        jnp.zeros((), queries.dtype),
+    )
+    return lax.scan(step, init, (chunks, starts))[0]
+
+
+@functools.partial(jax.jit, static_argnames=("k", "metric", "chunk_size", "mesh"))
+def _search_block(queries, database, num_queries, num_database, *, k, metric, chunk_size, mesh):
+    scan = functools.partial(
+        _scan_top_k,
+        k=k,
+        metric=metric,
+        chunk_size=chunk_size,
+        num_queries=num_queries,
+        num_database=num_database,
+    )
+    if mesh is None:
+        return scan(queries, database, jnp.int32(0))
+
+    axis = sharding.DATA_AXIS
+
+    def per_device(queries, rows):
+        first_row = lax.axis_index(axis).astype(jnp.int32) * rows.shape[0]
+        best, best_index, max_distance = scan(queries, rows, first_row)
+        # Devices hold increasing row ranges, so gathering in device order keeps index order.
+        best = lax.all_gather(best, axis, axis=1, tiled=True)
+        best_index = lax.all_gather(best_index, axis, axis=1, tiled=True)
+        best, position = lax.top_k(best, k)
+        best_index = jnp.take_along_axis(best_index, position, 1)
+        return best, best_index, lax.pmax(max_distance, axis)
+
+    return jax.shard_map(
+        per_device, mesh=mesh, in_specs=(P(), P(axis)), out_specs=P(), check_vma=False
+    )(queries, database)
+
+
+def search_top_k(
+    queries: np.ndarray,
+    database: np.ndarray,
+    k: int,
+    *,
+    metric: Metric = "cosine",
+    chunk_size: int = 4096,
+    query_chunk_size: int = 256,
+    mesh: Mesh | None = None,
+) -> TopK:
+    """The k most similar database rows for every query, best first.
+
+    Queries go through in blocks of `query_chunk_size` and the database in chunks of `chunk_size`
+    rows, both padded so that one search compiles once. With `mesh`, database rows are split over
+    its data axis (`ndvr_jax.sharding.batch_sharded`; other mesh axes hold copies) and each device
+    scans its part; the per-device top-k lists are merged into the global one. "distance"
+    similarities use max(d) over all query × database pairs.
+    """
+    if metric not in ("cosine", "distance"):
+        raise ValueError(f"metric must be 'cosine' or 'distance', got {metric!r}")
+    queries = np.asarray(queries, np.float32)
+    database = np.asarray(database, np.float32)
+    if queries.ndim != 2 or database.ndim != 2 or queries.shape[1] != database.shape[1]:
+        raise ValueError(f"need [Q, D] and [N, D] arrays, got {queries.shape} and {database.shape}")
+    if not 1 <= k <= len(database):
+        raise ValueError(f"k must be in [1, {len(database)}], got {k}")
+    if metric == "cosine":
+        queries, database = np.asarray(l2_normalize(queries)), np.asarray(l2_normalize(database))
+    num_database = len(database)
+    devices = 1 if mesh is None else sharding.data_parallel_size(mesh)
+    chunk_size = max(1, min(chunk_size, math.ceil(num_database / devices)))
+    rows = math.ceil(num_database / (devices * chunk_size)) * devices * chunk_size
+    database = np.pad(database, [(0, rows - num_database), (0, 0)])
+    database = jax.device_put(database, None if mesh is None else sharding.batch_sharded(mesh))
+    block = max(1, min(query_chunk_size, len(queries)))
+    search = functools.partial(
+        _search_block,
+        num_database=num_database,
+        k=k,
+        metric=metric,
+        chunk_size=chunk_size,
+        mesh=mesh,
+    )
+    scores, indices, max_distance = [], [], 0.0
+    for start in range(0, len(queries), block):
+        part = queries[start : start + block]
+        padded = np.pad(part, [(0, block - len(part)), (0, 0)])
+        best, best_index, block_max = search(padded, database, num_queries=len(part))
+        scores.append(np.asarray(best)[: len(part)])
+        indices.append(np.asarray(best_index)[: len(part)])
+        max_distance = max(max_distance, float(block_max))
+    scores, indices = np.concatenate(scores), np.concatenate(indices)
+    if metric == "distance":
+        scores = np.asarray(distance_to_similarity(-scores, np.float32(max_distance)))
+    return TopK(scores, indices)
+
+
+# ---------------------------------------------------------------------------------------------
+# Similarity JSON: {query_id: {db_id: similarity}}.
+
+
+def to_similarity_dict(
+    similarity: np.ndarray,
+    query_ids: Sequence[str],
+    db_ids: Sequence[str],
+    index: np.ndarray | None = None,
+) -> Similarities:
+    """Similarity JSON from a dense [Q, N] matrix, or from top-k results with `index` [Q, k].
+
+    Non-finite similarities (e.g. masked entries) are left out.
+    """
+    similarity = np.asarray(similarity, np.float64)
+    if index is None:
+        index = np.broadcast_to(np.arange(similarity.shape[1]), similarity.shape)
+    if similarity.shape != np.shape(index) or len(similarity) != len(query_ids):
+        raise ValueError(
+            f"similarity {similarity.shape}, index {np.shape(index)} and {len(query_ids)} query ids"
+            " do not match"
+        )
+    if np.size(index) and not 0 <= np.min(index) <= np.max(index) < len(db_ids):
+        raise ValueError(f"database indices out of range for {len(db_ids)} database ids")
+    return {
+        str(query_id): {
+            str(db_ids[i]): float(s) for s, i in zip(row, rows, strict=True) if math.isfinite(s)
+        }
+        for query_id, row, rows in zip(query_ids, similarity, index, strict=True)
+    }
+
+
+def top_k_to_dict(result: TopK, query_ids: Sequence[str], db_ids: Sequence[str]) -> Similarities:
+    """Similarity JSON of `search_top_k` results."""
+    return to_similarity_dict(result.similarity, query_ids, db_ids, result.index)
+
+
+def save_similarities(
+    path: str | os.PathLike, similarities: Mapping[str, Mapping[str, float]]
+) -> None:
+    """Writes the similarity JSON atomically."""
+    save_json_atomic(path, similarities, indent=None)
+
+
+def load_similarities(path: str | os.PathLike) -> Similarities:
+    """Reads a similarity JSON, checking it is `{query_id: {db_id: number}}`."""
+    with open(path) as f:
+        data = json.load(f)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of queries, got {type(data).__name__}")
+    for query_id, row in data.items():
+        if not isinstance(row, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in row.values()
+        ):
+            raise ValueError(f"{path}: query {query_id!r} must map database ids to numbers")
+    return {q: {d: float(v) for d, v in row.items()} for q, row in data.items()}
