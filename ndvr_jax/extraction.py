@@ -9,6 +9,7 @@ file is recorded in `failures.tsv` and the rest go on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,9 +22,11 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from ndvr_jax import sharding
+from ndvr_jax.backbones import create_backbone, mac
+from ndvr_jax.io import video as video_io
 from ndvr_jax.io.atomic import atomic_write
 from ndvr_jax.io.prefetch import prefetch_map
-from ndvr_jax.io.store import FeatureStore
+from ndvr_jax.io.store import FeatureStore, read_id_path_list
 from ndvr_jax.progress import Progress
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -170,6 +173,52 @@ def extract_to_store(
     with atomic_write(store.root / failures_name) as f:
         f.write("".join(failure_rows))
     return summary
+
+
+def describe_video(config, decoded: video_io.DecodedVideo) -> dict:
+    """Sidecar metadata of one decoded video."""
+    return {
+        "timestamps": [round(float(t), 6) for t in decoded.timestamps],
+        "duration": decoded.duration,
+        "source_fps": decoded.source_fps,
+        "codec": decoded.codec,
+        "container": decoded.container,
+        "backbone": config.backbone,
+        "weights": str(config.weights),
+        "fps": config.fps,
+        "size": config.size,
+        "resize": config.resize,
+        "dtype": config.dtype,
+    }
+
+
+def extract_visual(config, video_list: str, output_dir: str) -> ExtractionSummary:
+    """Extracts the visual features of every video of `video_list` (this process's share)."""
+    sharding.maybe_initialize_distributed(config.distributed)
+    entries = sharding.process_share(read_id_path_list(video_list))
+    mesh = sharding.make_mesh(config.num_devices)
+    model = create_backbone(config.backbone, weights=config.weights, dtype=DTYPES[config.dtype])
+    encoder = BatchEncoder(model, mac, mesh, config.batch_size)
+    store = FeatureStore(output_dir, config.layout)
+    decode = functools.partial(
+        video_io.decode_video, fps=config.fps, size=config.size, mode=config.resize
+    )
+    summary = extract_to_store(
+        entries,
+        decode,
+        encoder,
+        store,
+        functools.partial(describe_video, config),
+        num_workers=config.num_workers,
+        failures_name=f"failures{_process_suffix()}.tsv",
+    )
+    finished = [v for v, _ in entries if v in set(summary.done) | set(summary.skipped)]
+    store.write_list(finished, f"feature_files{_process_suffix()}.txt")
+    return summary
+
+
+def _process_suffix() -> str:
+    return "" if jax.process_count() == 1 else f".{jax.process_index()}"
 
 
 def _one_line(error: Exception) -> str:
