@@ -1,10 +1,16 @@
-"""Frame-feature extraction (MAC of intermediate CNN layers, 1 frame per second).
+"""Feature extraction: per-frame MAC features (visual) or AuSiL audio segment features (audio).
 
     python -m ndvr_jax.extract --config=configs/extract.py \
         --video_list=videos.txt --output_dir=features/ \
         [--config.backbone=vgg16 --config.weights=vgg16.pth]
 
-`--config=configs/extract.py:runlocal` shrinks frames and batches for a quick check.
+    python -m ndvr_jax.extract --config=configs/extract.py --config.mode=audio \
+        --video_list=videos.txt --output_dir=audio_features/ \
+        [--config.audio.backbone=kumar2018 --config.audio.weights=mx-h64-1024_0d3-1.17.pkl]
+
+`--config=configs/extract.py:runlocal` shrinks frames and batches for a quick check. The visual
+keys are the top-level ones; audio mode reads `config.audio` (its layout defaults to `ausil`,
+`<id>/wlaf.npz`) and shares `num_devices`, `num_workers` and `distributed`.
 """
 
 import ml_collections
@@ -12,6 +18,7 @@ import ml_collections
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
+    config.mode = "visual"  # visual | audio
     config.backbone = "efficientnet_lite0"  # vgg16 | resnet50 | efficientnet_lite0
     config.weights = "default"  # "default", None (random), or a .pth/.h5/.npz path
     config.fps = 1.0
@@ -23,7 +30,21 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.num_workers = 2  # decoding threads
     config.layout = "ndvr-dml"  # ndvr-dml (<id>.npy) | ausil (<id>/wlaf.npz)
     config.distributed = False  # call jax.distributed.initialize(); each host takes its share
+    config.audio = ml_collections.ConfigDict(
+        dict(
+            # musicnn_vgg: musicnn's VGG (640-d); "default" = its pretrained MTT_vgg weights from
+            # the `musicnn` package (`pip install --no-deps musicnn`), read without TensorFlow.
+            # kumar2018: AuSiL's own CNN (2,528-d); no registry ships its weights, so "default"
+            # is a random init (the untrained baseline, with a warning) unless weights= the
+            # original's PyTorch state dict. Each backbone fixes its own front-end.
+            backbone="musicnn_vgg",
+            weights="default",
+            layout="ausil",
+            batch_size=32,  # Mel windows per compiled batch; a multiple of the device count
+        )
+    )
     if arg == "runlocal":
         config.size = 64
         config.batch_size = 8
+        config.audio.batch_size = 8
     return config

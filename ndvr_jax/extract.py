@@ -1,11 +1,14 @@
-"""Extracts per-frame MAC features of a list of videos (`<id> <path>` lines).
+"""Extracts per-frame MAC features, or AuSiL audio segment features, of a list of videos.
 
     python -m ndvr_jax.extract --config=configs/extract.py \
-        --video_list=videos.txt --output_dir=features/
+        --video_list=videos.txt --output_dir=features/ [--config.mode=audio]
 
-Writes `<output_dir>/<id>.npy` ([n_frames, D] float32) with a `<id>.json` sidecar (timestamps,
-extraction metadata), `feature_files.txt` (`<id>\\t<path>`), and `failures.tsv`. Reruns skip
-finished videos. Exits with status 1 if any video failed.
+`--video_list` has `<id> <path>` lines. Visual mode writes `<output_dir>/<id>.npy` ([n_frames, D]
+float32); audio mode writes `<output_dir>/<id>/wlaf.npz` (key `features`, [n_segments, D]).
+Both write a `<id>.json` sidecar (timestamps, extraction metadata; audio: `status`),
+`feature_files.txt` (`<id>\\t<path>`, videos with features) and `failures.tsv` (`<id>, path,
+reason, message`; audio adds the reasons `no_audio_stream` and `silent`). Reruns skip finished
+videos. Exits with status 1 if a file was missing or unreadable (not for audio-less videos).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ndvr_jax.extraction import extract_visual
+from ndvr_jax.extraction import UNUSABLE_AUDIO, extract
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/extract.py", "Extraction config.")
 _VIDEO_LIST = flags.DEFINE_string("video_list", None, "File of `<id> <path>` lines.")
@@ -26,11 +29,12 @@ def main(argv: list[str]) -> None:
     del argv
     if not _VIDEO_LIST.value or not _OUTPUT_DIR.value:
         raise app.UsageError("--video_list and --output_dir are required")
-    summary = extract_visual(_CONFIG.value, _VIDEO_LIST.value, _OUTPUT_DIR.value)
+    summary = extract(_CONFIG.value, _VIDEO_LIST.value, _OUTPUT_DIR.value)
     logging.info("%s", summary)
     print(summary, flush=True)
     if summary.failed:
         print(f"failures listed in {_OUTPUT_DIR.value}/failures.tsv", file=sys.stderr)
+    if set(summary.failed.values()) - set(UNUSABLE_AUDIO):
         sys.exit(1)
 
 

@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q --no-deps musicnn==0.1.0  # audio CNN weights; its declared deps are obsolete
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,73 @@
+"""AuSiL on the demo benchmark: audio extraction -> PCA whitening -> training -> similarity -> DAVR.
+
+Step by step from the command line (the demo benchmark is built by `scripts/make_demo.py`):
+
+    python scripts/make_demo.py --out demo_data --size small
+    python -m ndvr_jax.extract --config=configs/extract.py --config.mode=audio \
+        --video_list=demo_data/videos.txt --output_dir=ausil_run/features
+    python -m ndvr_jax.ausil_train --config=configs/ausil_demo.py --workdir=ausil_run
+    python -m ndvr_jax.ausil_similarity --config=configs/ausil_demo.py --workdir=ausil_run \
+        --queries_file=demo_data/queries.txt --database_file=demo_data/database.txt \
+        --features_dir=ausil_run/features --annotation_file=demo_data/annotation.json
+
+or all of it in one process: `ndvr_jax.ausil_pipeline.ausil_demo_run(config, data_dir, workdir)`.
+`--config=configs/ausil_demo.py:runlocal` is the tiny variant (tiny benchmark, a few steps).
+Paths may contain `{workdir}` and `{data_dir}`. The training loop's keys are `ndvr_jax.train_lib`'s.
+"""
+
+import importlib.util
+import os
+
+import ml_collections
+
+from ndvr_jax.train_lib import default_train_config
+
+
+def _extract_config(arg: str) -> ml_collections.ConfigDict:
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "extract.py")
+    spec = importlib.util.spec_from_file_location("configs_extract", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(arg)
+    config.mode = "audio"
+    return config
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+    runlocal = arg == "runlocal"
+    config = default_train_config()
+    # Data: the demo benchmark (`ausil_demo_run` builds it with this seed and size).
+    config.data_dir = "demo_data"
+    config.data_seed = 0
+    config.size = "tiny" if runlocal else "small"
+    config.features_dir = "{workdir}/features"  # an `ausil` store (extract --config.mode=audio)
+    config.annotation_file = "{data_dir}/annotation.json"
+    config.database_list = "{data_dir}/database.txt"  # ids of the negatives' pool ("" = all)
+    config.video_list = "{data_dir}/videos.txt"  # raw files for augmentation ("" = none)
+    config.extract = _extract_config(arg)
+    config.holdout_every = 2  # every 2nd annotated query is kept out of training (0 = none)
+
+    # Model and loss.
+    config.pca_dims = 32 if runlocal else 64  # capped at (number of segments - 1)
+    config.margin = 0.5
+    config.reg_weight = 0.5
+    config.max_segments = 32  # longer videos are cut to a random span of this many segments
+
+    # Waveform augmentation: distorted random spans of database videos as extra anchors.
+    config.augment = ml_collections.ConfigDict(dict(copies_per_video=2, min_seconds=4.0))
+
+    # Training loop.
+    config.num_steps = 4 if runlocal else 300
+    config.batch_size = 8 if runlocal else 16
+    config.log_every = 2 if runlocal else 25
+    config.checkpoint_every = 2 if runlocal else 100
+    config.optimizer.name = "adam"
+    config.optimizer.learning_rate = 3e-4
+
+    # Similarity: pairs per compiled batch (a multiple of the device count).
+    config.similarity = ml_collections.ConfigDict(dict(batch_size=16, num_devices=0))
+    if runlocal:
+        config.augment.copies_per_video = 1
+        config.augment.min_seconds = 2.0
+        config.similarity.batch_size = 8
+    return config

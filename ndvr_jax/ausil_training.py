@@ -1,0 +1,361 @@
+"""Training AuSiL (the original released no training code): triplets of videos' audio segments.
+
+Data: segment features `[S, D]` of each video (an `ausil` feature store, see
+`ndvr_jax.extraction.extract_audio`; D = 640 for `musicnn_vgg`, 2,528 for `kumar2018`) and a
+FIVR-style annotation. A triplet is
+(query, one of its `DA` videos, a database video that is not `DA` for it). With `video_list`
+(the raw files), waveform-level augmentation adds self-supervised triplets: a random span of a
+database video's audio after a random chain of the copy distortions of
+`ndvr_jax.data.audio_augment` (speed/tempo, pitch, mixing with another track, band limit, noise,
+lossy re-encoding, volume) is the anchor, the video itself the positive, another database video
+the negative. Their features are computed once with the extraction's audio CNN and cached.
+
+Recipe (ViSiL's losses, DESIGN §3): PCA whitening is fitted first on every stored segment and
+saved (`<workdir>/pca.npz`, reused on resume); loss = triplet loss on the Chamfer similarities
+(margin 0.5) + `reg_weight` × the penalty on comparator outputs outside [-1, 1]. Training runs
+through `ndvr_jax.train_lib.train` (checkpoints, resume, NaN guard, metrics). Videos longer than
+`max_segments` are cut to a random span each time they are drawn; all are packed to one length
+so one step compiles once. The trained model is written to `<workdir>/ausil_model.npz` (+ `.json`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from flax import nnx
+
+from ndvr_jax import sharding, train_lib
+from ndvr_jax.backbones.mac import mac
+from ndvr_jax.data.annotations import load_annotation
+from ndvr_jax.data.audio_augment import AudioAugmentConfig, random_augment
+from ndvr_jax.extraction import BatchEncoder, audio_backbone
+from ndvr_jax.io import audio as audio_io
+from ndvr_jax.io.atomic import save_json_atomic, save_npz_atomic
+from ndvr_jax.io.store import FeatureStore, read_id_path_list
+from ndvr_jax.models.ausil import (
+    MIN_SEGMENTS,
+    AuSiL,
+    PCAWhitening,
+    ausil_triplet_loss,
+    bucket_length,
+    fit_pca_whitening,
+    pack_videos,
+    similarity_regularisation,
+)
+
+PCA_FILE = "pca.npz"
+MODEL_FILE = "ausil_model.npz"
+AUGMENTED_FILE = "augmented.npz"
+Triplet = tuple[str, str, tuple[str, ...]]  # anchor, positive, negatives
+
+
+# ---------------------------------------------------------------------------------------------
+# Segment features on disk
+
+
+def read_segment_features(path: str | os.PathLike, video_id: str | None = None) -> np.ndarray:
+    """Segment features `[S, D]` from a `wlaf.npz` (key `features`), a `.npy`, a folder holding
+    `wlaf.npz`, or an `ausil` store root holding `<video_id>/wlaf.npz`."""
+    path = Path(path)
+    if path.is_dir():
+        inner = path / "wlaf.npz"
+        path = inner if inner.is_file() or video_id is None else path / video_id / "wlaf.npz"
+    if path.suffix == ".npy":
+        return np.load(path).astype(np.float32)
+    with np.load(path) as data:
+        return data["features"].astype(np.float32)
+
+
+def load_store_features(store: FeatureStore, ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """`{id: [S, D]}` of the stored videos among `ids` that have at least one segment."""
+    out = {}
+    for video_id in ids:
+        if store.is_complete(video_id):
+            features = store.load(video_id)
+            if len(features):
+                out[video_id] = features.astype(np.float32)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Triplets
+
+
+def heldout_queries(query_ids: Sequence[str], every: int) -> list[str]:
+    """Every `every`-th query of the sorted ids (the last of each group); none if `every` is 0."""
+    if every <= 0:
+        return []
+    return [q for i, q in enumerate(sorted(query_ids)) if i % every == every - 1]
+
+
+def annotation_triplets(
+    annotation: Mapping[str, Mapping[str, Sequence[str]]],
+    query_ids: Sequence[str],
+    db_ids: Sequence[str],
+    available: Mapping[str, Any],
+) -> list[Triplet]:
+    """(query, DA video, non-DA database videos) for each query and DA video with features."""
+    triplets = []
+    for query in query_ids:
+        if query not in available:
+            continue
+        positives = set(annotation.get(query, {}).get("DA", ()))
+        negatives = tuple(v for v in db_ids if v in available and v not in positives | {query})
+        for positive in sorted(positives):
+            if positive in available and negatives:
+                triplets.append((query, positive, negatives))
+    return triplets
+
+
+def augmented_copies(
+    entries: Sequence[tuple[str, str]],
+    extract_config: ml_collections.ConfigDict,
+    copies: int,
+    min_seconds: float,
+    seed: int,
+    augment: AudioAugmentConfig | None = None,
+) -> dict[str, np.ndarray]:
+    """`{"<id>~aug<k>": [S, D]}`: features of `copies` distorted random spans of each file's audio.
+
+    A span lasts between `min_seconds` and the whole track; another file's audio is the mixing
+    background. Files without usable audio give nothing.
+    """
+    backbone = audio_backbone(extract_config.audio.backbone)
+    settings = backbone.settings
+    augment = augment or AudioAugmentConfig()
+    model, _ = backbone.create(extract_config.audio.weights)
+    encode = BatchEncoder(model, mac, sharding.make_mesh(1), extract_config.audio.batch_size)
+    waves = {}
+    for video_id, path in entries:
+        try:
+            decoded = audio_io.decode_audio(path, settings.sample_rate)
+        except audio_io.AudioDecodeError as e:
+            logging.warning("augmentation: skipping %s: %s", video_id, e)
+            continue
+        if decoded.samples.size:
+            waves[video_id] = decoded.samples
+    out = {}
+    for i, (video_id, samples) in enumerate(waves.items()):
+        others = [w for v, w in waves.items() if v != video_id]
+        for k in range(copies):
+            rng = np.random.default_rng((seed, i, k))
+            total = samples.size / settings.sample_rate
+            seconds = rng.uniform(min(min_seconds, total), total)
+            span = max(1, int(seconds * settings.sample_rate))
+            start = int(rng.integers(samples.size - span + 1))
+            distorted, applied = random_augment(
+                samples[start : start + span], settings.sample_rate, rng, augment, others
+            )
+            windows = backbone.waveform_windows(distorted, settings)
+            if len(windows.windows):
+                key = f"{video_id}~aug{k}"
+                out[key] = encode(windows.windows)
+                logging.info("augmented %s: %s", key, ", ".join(applied) or "span only")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The training task
+
+
+def _crop(features: np.ndarray, max_segments: int, rng: np.random.Generator) -> np.ndarray:
+    if len(features) <= max_segments:
+        return features
+    start = int(rng.integers(len(features) - max_segments + 1))
+    return features[start : start + max_segments]
+
+
+def _repeated_length(n: int) -> int:
+    while n < MIN_SEGMENTS:
+        n *= 2
+    return n
+
+
+@dataclasses.dataclass
+class AusilTask:
+    """`train_lib.TrainTask` for AuSiL over precomputed segment features."""
+
+    config: ml_collections.ConfigDict
+    features: Mapping[str, np.ndarray]
+    triplets: Sequence[Triplet]
+    pca: PCAWhitening
+
+    def __post_init__(self):
+        if not self.triplets:
+            raise ValueError("no training triplets (no query with a DA video that has features?)")
+        longest = max(min(len(f), self.config.max_segments) for f in self.features.values())
+        self.length = bucket_length(_repeated_length(longest))
+        self.dims = next(iter(self.features.values())).shape[1]
+
+    def create_model(self, rngs: nnx.Rngs) -> AuSiL:
+        model = init_ausil(self.dims, self.pca.weights.shape[1], rngs.params())
+        model.set_whitening(self.pca)
+        return model
+
+    def batch(self, step: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng((self.config.seed, step))
+        roles: dict[str, list[np.ndarray]] = {"anchor": [], "positive": [], "negative": []}
+        for t in rng.integers(len(self.triplets), size=self.config.batch_size):
+            anchor, positive, negatives = self.triplets[t]
+            negative = negatives[int(rng.integers(len(negatives)))]
+            for role, video_id in zip(roles, (anchor, positive, negative), strict=True):
+                roles[role].append(_crop(self.features[video_id], self.config.max_segments, rng))
+        batch = {}
+        for role, videos in roles.items():
+            batch[role], batch[f"{role}_len"] = pack_videos(videos, self.length)
+        return batch
+
+    def loss(
+        self, model: AuSiL, batch: dict[str, jax.Array], rng: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        del rng
+        anchor = model.embed(batch["anchor"])
+        outputs = [
+            model.compare(
+                anchor, batch["anchor_len"], model.embed(batch[role]), batch[f"{role}_len"]
+            )
+            for role in ("positive", "negative")
+        ]
+        positive, negative = (o.similarity for o in outputs)
+        triplet = ausil_triplet_loss(positive, negative, self.config.margin)
+        reg = sum(similarity_regularisation(o.raw, o.rows, o.cols) for o in outputs)
+        metrics = {
+            "triplet": triplet,
+            "regularisation": reg,
+            "positive_similarity": jnp.mean(positive),
+            "negative_similarity": jnp.mean(negative),
+            "triplet_accuracy": jnp.mean((positive > negative).astype(jnp.float32)),
+        }
+        return triplet + self.config.reg_weight * reg, metrics
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving and loading the trained model
+
+
+def init_ausil(dims: int, pca_dims: int, key: jax.Array) -> AuSiL:
+    """A freshly initialised AuSiL, its initialisation compiled once (not run op by op)."""
+    graphdef = nnx.graphdef(nnx.eval_shape(lambda: AuSiL(dims, pca_dims, rngs=nnx.Rngs(0))))
+    state = jax.jit(lambda k: nnx.state(AuSiL(dims, pca_dims, rngs=nnx.Rngs(params=k))))(key)
+    return nnx.merge(graphdef, state)
+
+
+def _key(path: tuple) -> str:
+    return jax.tree_util.keystr(path, simple=True, separator="/")
+
+
+def save_model(model: AuSiL, workdir: str | os.PathLike, meta: dict[str, Any]) -> None:
+    """Writes every variable of `model` (whitening included) and its sizes to the workdir."""
+    leaves = jax.tree_util.tree_flatten_with_path(nnx.state(model))[0]
+    flat = {_key(path): np.asarray(leaf) for path, leaf in leaves}
+    save_npz_atomic(Path(workdir) / MODEL_FILE, **flat)
+    dims, pca_dims = flat["pca_weights/value"].shape
+    sizes = {"dims": dims, "pca_dims": pca_dims, **meta}
+    save_json_atomic(Path(workdir, MODEL_FILE).with_suffix(".json"), sizes)
+
+
+def load_model(workdir: str | os.PathLike) -> AuSiL | None:
+    """The trained AuSiL of a workdir, or None if it holds no `ausil_model.npz`."""
+    path = Path(workdir) / MODEL_FILE
+    if not path.is_file():
+        return None
+    with open(path.with_suffix(".json")) as f:
+        sizes = json.load(f)
+    abstract = nnx.eval_shape(lambda: AuSiL(sizes["dims"], sizes["pca_dims"], rngs=nnx.Rngs(0)))
+    graphdef, state = nnx.split(abstract)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
+    with np.load(path) as data:
+        missing = [_key(p) for p, _ in leaves if _key(p) not in data.files]
+        if missing:
+            raise KeyError(f"{path} lacks {missing}")
+        values = [jnp.asarray(data[_key(p)]) for p, _ in leaves]
+    return nnx.merge(graphdef, jax.tree_util.tree_unflatten(treedef, values))
+
+
+def load_pca(workdir: str | os.PathLike) -> PCAWhitening:
+    """The PCA whitening saved in a workdir."""
+    return PCAWhitening.load(Path(workdir) / PCA_FILE)
+
+
+def fit_or_load_pca(
+    features: Mapping[str, np.ndarray], n_components: int | None, workdir: str | os.PathLike
+) -> PCAWhitening:
+    """Fits whitening on every segment of `features` and saves it, or reloads the saved one."""
+    path = Path(workdir) / PCA_FILE
+    if path.is_file():
+        return PCAWhitening.load(path)
+    segments = np.concatenate(list(features.values()))
+    n_components = min(n_components or segments.shape[1], len(segments) - 1)
+    pca = fit_pca_whitening(segments, n_components)
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    pca.save(path)
+    logging.info("PCA whitening %s fitted on %d segments", pca.weights.shape, len(segments))
+    return pca
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def resolve_path(config: ml_collections.ConfigDict, path: str, workdir: str) -> str:
+    """A config path with `{workdir}` and `{data_dir}` filled in ("" stays "")."""
+    return path.format(workdir=workdir, data_dir=config.get("data_dir", "")) if path else path
+
+
+def prepare_task(config: ml_collections.ConfigDict, workdir: str) -> AusilTask:
+    """Loads features and annotation, fits (or reloads) PCA, builds the (augmented) triplets."""
+    path = lambda key: resolve_path(config, config[key], workdir)
+    store = FeatureStore(path("features_dir"), "ausil")
+    annotation = load_annotation(path("annotation_file"))
+    if config.database_list:
+        db_ids = [v for v, _ in read_id_path_list(path("database_list"))]
+    else:
+        db_ids = sorted(
+            p.name for p in store.root.iterdir() if p.is_dir() and p.name not in annotation
+        )
+    heldout = set(heldout_queries(sorted(annotation), config.holdout_every))
+    train_queries = [q for q in sorted(annotation) if q not in heldout]
+    features = load_store_features(store, [*train_queries, *db_ids])
+    pca = fit_or_load_pca(features, config.pca_dims, workdir)
+    triplets = annotation_triplets(annotation, train_queries, db_ids, features)
+    logging.info("%d annotation triplets from %d queries", len(triplets), len(train_queries))
+    aug = config.augment
+    if aug.copies_per_video and config.video_list:
+        cache = Path(workdir) / AUGMENTED_FILE
+        if cache.is_file():
+            with np.load(cache) as data:
+                augmented = {k: data[k] for k in data.files}
+        else:
+            entries = [(v, p) for v, p in read_id_path_list(path("video_list")) if v in features]
+            entries = [(v, p) for v, p in entries if v in set(db_ids)]
+            augmented = augmented_copies(
+                entries, config.extract, aug.copies_per_video, aug.min_seconds, config.seed
+            )
+            save_npz_atomic(cache, **augmented)
+        for key in sorted(augmented):
+            source = key.split("~")[0]
+            negatives = tuple(v for v in db_ids if v in features and v != source)
+            triplets.append((key, source, negatives))
+        features = {**features, **augmented}
+        logging.info("%d augmented anchors", len(augmented))
+    return AusilTask(config, features, triplets, pca)
+
+
+def train_ausil(
+    config: ml_collections.ConfigDict, workdir: str
+) -> tuple[AuSiL, list[dict[str, float]]]:
+    """Prepares the data, trains (resuming), saves `ausil_model.npz`; returns model and history."""
+    task = prepare_task(config, workdir)
+    model, history = train_lib.train(task, config, workdir)
+    save_model(model, workdir, {"num_steps": config.num_steps, "triplets": len(task.triplets)})
+    return model, history
