@@ -1,5 +1,9 @@
 """Global video vectors, similarities and chunked (optionally sharded) dense top-k search.
 
+`global_vector` is the toolkit's one implementation of ndvr-dml's video vector; `global_vectors`
+applies it to a list of videos of any lengths, batched by `frame_batches` (which late fusion
+uses too).
+
 Similarities: "cosine" is the dot product of L2-normalised vectors; "distance" is the ndvr-dml
 score `1 - d / max(d)`, d the Euclidean distance and max(d) taken over the whole query × database
 matrix. Top-k ties go to the lower database index, as in `np.argsort(-similarity, kind="stable")`.
@@ -13,7 +17,7 @@ import functools
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Literal, NamedTuple
 
 import jax
@@ -24,6 +28,7 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from ndvr_jax import sharding
+from ndvr_jax.data.feature_lists import pad_frame_batch
 from ndvr_jax.io.atomic import save_json_atomic
 
 Metric = Literal["cosine", "distance"]
@@ -62,6 +67,45 @@ def global_vector(frames: jax.Array, num_frames: jax.Array | None = None) -> jax
         total = jnp.sum(jnp.where(real[..., None], frames, 0.0), axis=-2)
         average = total / jnp.maximum(num_frames, 1)[..., None]
     return _centre_normalize(average)
+
+
+def _next_power_of_two(n: int, minimum: int = 1) -> int:
+    return max(minimum, 1 << max(0, int(n) - 1).bit_length())
+
+
+def frame_batches(
+    videos: Sequence[np.ndarray], max_elements: int = 1 << 25
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Videos `[n_i, D]` in zero-padded batches `(rows, frames [B, T, D], mask [B, T])`.
+
+    Videos are grouped by T, the power of two >= their length (at least 8); B is a power of two
+    with B·T·D <= max_elements (at least 1). The last batch of a group is padded with empty
+    videos (rows holds only the real ones), so each (B, T) shape compiles once.
+    """
+    if not videos:
+        return
+    dim = videos[0].shape[1]
+    lengths = np.array([len(v) for v in videos])
+    buckets = np.array([_next_power_of_two(n, 8) for n in lengths])
+    for length in np.unique(buckets):
+        rows = np.flatnonzero(buckets == length)
+        fit = max(1, max_elements // int(length * dim))
+        size = min(1 << (fit.bit_length() - 1), _next_power_of_two(len(rows)))
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            empty = [np.zeros((0, dim), np.float32)] * (size - len(chunk))
+            frames, mask = pad_frame_batch([videos[r] for r in chunk] + empty, int(length))
+            yield chunk, frames, mask
+
+
+def global_vectors(videos: Sequence[np.ndarray], max_elements: int = 1 << 25) -> np.ndarray:
+    """[N, D] float32 `global_vector` of each `[n_i, D]` video, in batches (`frame_batches`)."""
+    if not videos:
+        raise ValueError("no videos")
+    out = np.zeros((len(videos), videos[0].shape[1]), np.float32)
+    for rows, frames, mask in frame_batches(videos, max_elements):
+        out[rows] = np.asarray(global_vector(frames, mask.sum(-1)))[: len(rows)]
+    return out
 
 
 def _squared_distances(queries: jax.Array, database: jax.Array) -> jax.Array:

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from ndvr_jax import evaluation
 from ndvr_jax.data import annotations
 
 ANNOTATION = {
@@ -75,7 +76,8 @@ def test_restricted_protocol_and_exclusions():
     np.testing.assert_array_equal(restricted.mask[0], [0, 1, 1, 1, 1, 0])
     np.testing.assert_array_equal(restricted.relevance[0], [0, 1, 1, 0, 0, 0])
     whole = annotations.build_relevance(cc_web, ["q"], db, "CC_WEB*", exclude={"q": ["b", "e"]})
-    np.testing.assert_array_equal(whole.mask[0], [0, 1, 0, 1, 1, 0])
+    # CC_WEB* ranks the query itself too (not labelled here, so not relevant).
+    np.testing.assert_array_equal(whole.mask[0], [1, 1, 0, 1, 1, 0])
     np.testing.assert_array_equal(whole.relevance[0], [0, 1, 0, 0, 0, 0])
     np.testing.assert_array_equal(whole.num_relevant, [1])
 
@@ -87,3 +89,35 @@ def test_query_absent_from_the_database_ranks_everything():
     np.testing.assert_array_equal(result.mask, [[1, 1, 1]])
     np.testing.assert_array_equal(result.relevance, [[1, 0, 1]])
     np.testing.assert_array_equal(result.num_relevant, [2])
+
+
+def _original_cc_web_ap(similarity, labels, excluded=(), all_videos=False, positives="ESLMV"):
+    """AP of one query set as the original CC_WEB_VIDEO evaluation loop computes it."""
+    hits, ranked, total = 0, 0, 0.0
+    for video in sorted(similarity, key=lambda v: -similarity[v]):
+        if (all_videos or video in labels) and video not in excluded:
+            ranked += 1
+            if video in labels and labels[video] in positives:
+                hits += 1
+                total += hits / ranked
+    n = sum(1 for v, label in labels.items() if label in positives and v not in excluded)
+    return total / n
+
+
+@pytest.mark.parametrize("protocol", ["CC_WEB", "CC_WEB*"])
+@pytest.mark.parametrize("excluded", [(), ("b",)])
+def test_cc_web_ranks_the_query_like_the_original(protocol, excluded):
+    labels = {"q": "E", "a": "S", "b": "V", "c": "X", "d": "-1"}
+    annotation = {"q": {}}
+    for video, label in labels.items():
+        annotation["q"].setdefault(label, []).append(video)
+    similarity = {"q": 1.0, "c": 0.9, "a": 0.8, "e": 0.7, "b": 0.6, "d": 0.1}
+    db = list(similarity)
+    relevance = annotations.build_relevance(annotation, ["q"], db, protocol, {"q": excluded})
+    assert relevance.mask[0, 0] and relevance.relevance[0, 0]  # the query is a hit at rank 1
+    result = evaluation.evaluate({"q": similarity}, annotation, protocol, exclude={"q": excluded})
+    want = _original_cc_web_ap(similarity, labels, excluded, all_videos=protocol == "CC_WEB*")
+    assert result["mAP"] == pytest.approx(want)
+    # FIVR-style protocols still skip the query.
+    fivr = annotations.build_relevance(annotation, ["q"], db, ["E", "S", "V"])
+    assert not fivr.mask[0, 0]

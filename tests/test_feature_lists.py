@@ -7,11 +7,9 @@ import pytest
 
 from ndvr_jax.data.feature_lists import (
     FeatureError,
-    global_vector,
     load_frame_features,
     pad_frame_batch,
     read_feature_list,
-    zero_mean_l2,
 )
 
 
@@ -77,17 +75,6 @@ def test_nan_and_inf_rows_are_reported_by_row(tmp_path):
     np.save(tmp_path / "bad.npy", frames)
     with pytest.raises(FeatureError, match=r"video 'abc': 15 of 30 .*rows 2, 7, 12, .*\.\.\.\)"):
         load_frame_features(tmp_path / "bad.npy", "abc")
-
-
-def test_global_vector_is_the_originals():
-    frames = np.random.default_rng(1).normal(size=(6, 5)) + 2.0
-    per_frame = frames - frames.mean(1, keepdims=True)
-    per_frame /= np.sqrt((per_frame**2).sum(1, keepdims=True)) + 1e-15
-    video = per_frame.mean(0)
-    video = video - video.mean()
-    video /= np.sqrt((video**2).sum()) + 1e-15
-    np.testing.assert_allclose(global_vector(frames.astype(np.float32)), video, rtol=1e-6)
-    np.testing.assert_allclose(zero_mean_l2(per_frame), per_frame, atol=1e-12)
 
 
 def test_pad_frame_batch():

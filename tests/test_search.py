@@ -42,6 +42,33 @@ def test_global_vector_matches_numpy():
     np.testing.assert_allclose(search.global_vector(padded, lengths), expected, atol=1e-6)
 
 
+def test_global_vector_is_the_originals():
+    # The original's utils.global_vector, in float64.
+    frames = np.random.default_rng(1).normal(size=(6, 5)) + 2.0
+    per_frame = frames - frames.mean(1, keepdims=True)
+    per_frame /= np.sqrt((per_frame**2).sum(1, keepdims=True)) + 1e-15
+    video = per_frame.mean(0)
+    video = video - video.mean()
+    video /= np.sqrt((video**2).sum()) + 1e-15
+    np.testing.assert_allclose(search.global_vector(frames.astype(np.float32)), video, atol=1e-6)
+
+
+def test_global_vectors_of_videos_of_any_length():
+    rng = np.random.default_rng(2)
+    videos = [rng.normal(size=(n, 12)).astype(np.float32) for n in (1, 3, 9, 17, 8, 40, 2)]
+    want = np.stack([numpy_global_vector(v) for v in videos])
+    np.testing.assert_allclose(search.global_vectors(videos), want, atol=1e-6)
+    # A small element budget forces one video per batch; the result is the same.
+    np.testing.assert_allclose(search.global_vectors(videos, max_elements=1), want, atol=1e-6)
+    shapes = set()
+    for rows, frames, mask in search.frame_batches(videos, max_elements=8 * 12 * 4):
+        shapes.add(frames.shape)
+        assert frames.shape[0] in (1, 2, 4) and frames.shape[1] in (8, 16, 32, 64)
+        assert mask.sum(-1)[: len(rows)].tolist() == [len(videos[r]) for r in rows]
+        assert not mask[len(rows) :].any()
+    assert len(shapes) <= 4
+
+
 @pytest.mark.parametrize("metric", ["cosine", "distance"])
 def test_similarity_matrix_matches_numpy(metric):
     rng = np.random.default_rng(1)

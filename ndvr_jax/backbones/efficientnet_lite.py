@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from ndvr_jax.backbones.vgg16 import PREPROCESSING, conv, preprocess
+from ndvr_jax.backbones.layers import PREPROCESSING, conv, preprocess
 
 __all__ = ["EfficientNetLite0", "MBConv"]
 

@@ -4,6 +4,11 @@
 FIVR-200K labels: ND (near-duplicate), DS (duplicate scene), CS (complementary scene), IS (incident
 scene), DA (duplicate audio). A CC_WEB_VIDEO adapter writes the same shape with its labels
 (E, S, L, M, V positive; X, -1 negative) and uses the CC_WEB protocols.
+
+The CC_WEB protocols follow the original evaluation code (ndvr-dml, ViSiL): the query video is in
+the database and in its own ground truth, so it is ranked like any other video (normally a
+relevant hit at rank 1) instead of being skipped (`Protocol.include_query`). The FIVR protocols
+skip the query.
 """
 
 from __future__ import annotations
@@ -22,11 +27,17 @@ Annotation = dict[str, dict[str, list[str]]]
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
-    """Which labels count as relevant, and whether only a query's annotated videos are ranked."""
+    """Which labels count as relevant, which videos are ranked.
+
+    restrict_to_annotated: rank only the videos of the query's annotation (CC_WEB_VIDEO).
+    include_query: rank the query itself too, relevant if its own annotation labels it so (the
+      original CC_WEB_VIDEO evaluation); otherwise it is skipped (FIVR).
+    """
 
     name: str
     labels: tuple[str, ...]
     restrict_to_annotated: bool = False
+    include_query: bool = False
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -37,8 +48,11 @@ PROTOCOLS: dict[str, Protocol] = {
         Protocol("ISVR", ("ND", "DS", "CS", "IS")),
         Protocol("DAVR", ("DA",)),
         # CC_WEB_VIDEO ranks only the query set's ground truth; CC_WEB_VIDEO* the whole database.
-        Protocol("CC_WEB", ("E", "S", "L", "M", "V"), restrict_to_annotated=True),
-        Protocol("CC_WEB*", ("E", "S", "L", "M", "V")),
+        # The query is ranked too, as the original evaluation does.
+        Protocol(
+            "CC_WEB", ("E", "S", "L", "M", "V"), restrict_to_annotated=True, include_query=True
+        ),
+        Protocol("CC_WEB*", ("E", "S", "L", "M", "V"), include_query=True),
     )
 }
 
@@ -102,7 +116,8 @@ def build_relevance(
     """Relevance, rank mask and relevant counts of `db_ids` for each query in `query_ids`.
 
     Relevant = union of the protocol's labels, restricted to the database. The query itself is
-    never ranked; `exclude` removes more videos per query (the "clean" CC_WEB_VIDEO variants).
+    not ranked unless `protocol.include_query`; `exclude` removes more videos per query (the
+    "clean" CC_WEB_VIDEO variants).
     Raises for queries missing from the annotation or duplicate database ids; warns (once per
     call) about annotated videos missing from the database and queries left with no relevant one.
     """
@@ -127,7 +142,9 @@ def build_relevance(
             annotated = {v for ids in labelled.values() for v in ids}
             mask[row] = False
             mask[row, [column[v] for v in annotated if v in column]] = True
-        skipped = {query_id, *exclude.get(query_id, ())}
+        skipped = set(exclude.get(query_id, ()))
+        if not protocol.include_query:
+            skipped.add(query_id)
         mask[row, [column[v] for v in skipped if v in column]] = False
     relevance &= mask
     num_relevant = relevance.sum(-1)

@@ -13,9 +13,8 @@ Each `.npy` holds `[n_frames, D]` frame features. `load_frame_features` checks w
 original silently got wrong (a missing file, a wrong number of dimensions or width, an empty
 array, NaN or inf rows) and raises `FeatureError` naming the video.
 
-`global_vector` is the original's video vector: every frame minus its own mean, L2-normalised,
-then the mean over frames, again minus its mean and L2-normalised (norms get 1e-15 added).
-`pad_frame_batch` stacks videos of different lengths for late fusion
+The original's video vector is `ndvr_jax.search.global_vector` (one implementation for the
+toolkit). `pad_frame_batch` stacks videos of different lengths for late fusion
 (`ndvr_jax.models.dml.embed_video_late`).
 """
 
@@ -31,14 +30,10 @@ from ndvr_jax.io.store import read_id_path_list
 
 __all__ = [
     "FeatureError",
-    "global_vector",
     "load_frame_features",
     "pad_frame_batch",
     "read_feature_list",
-    "zero_mean_l2",
 ]
-
-NORM_EPS = 1e-15
 
 
 class FeatureError(ValueError):
@@ -103,18 +98,6 @@ def load_frame_features(
             f"contain NaN or inf (rows {shown})"
         )
     return array.astype(dtype, copy=False)
-
-
-def zero_mean_l2(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Subtracts each vector's own mean, then divides by its L2 norm + 1e-15 (the original's)."""
-    x = x - x.mean(axis=axis, keepdims=True)
-    return x / (np.linalg.norm(x, axis=axis, keepdims=True) + NORM_EPS)
-
-
-def global_vector(frames: np.ndarray) -> np.ndarray:
-    """The original's global video vector of `[n_frames, D]` features, computed in float64."""
-    frames = np.asarray(frames, dtype=np.float64)
-    return zero_mean_l2(zero_mean_l2(frames).mean(axis=0))
 
 
 def pad_frame_batch(

@@ -38,8 +38,9 @@ import numpy as np
 from ndvr_jax.data.datasets.cc_web import NEGATIVE_LABELS, POSITIVE_LABELS, CCWebVideo
 from ndvr_jax.data.datasets.generic import DatasetError, preview_ids
 from ndvr_jax.data.datasets.vcdb import ORIGINAL_EXCLUDED_DISTRACTORS, VCDB
-from ndvr_jax.data.feature_lists import FeatureError, global_vector, load_frame_features
+from ndvr_jax.data.feature_lists import FeatureError, load_frame_features
 from ndvr_jax.io.atomic import save_npy_atomic
+from ndvr_jax.search import global_vectors
 
 __all__ = [
     "QuerySet",
@@ -67,8 +68,12 @@ def dataset_global_features(
     expected_dim: int | None = None,
     workers: int = 4,
     dtype: np.dtype | type = np.float32,
+    videos_per_chunk: int = 256,
 ) -> np.ndarray:
     """[N, D] global vectors of `video_ids` (row order kept) from their frame-feature files.
+
+    Files are read by `workers` threads and turned into vectors (`ndvr_jax.search.global_vectors`)
+    `videos_per_chunk` at a time, so memory holds one chunk of frame features.
 
     The empty id (CC_WEB_VIDEO's placeholder row 0) always gets a zero row. Ids without an
     entry in `feature_files` raise, or with `missing="zeros"` get a zero row as in the original.
@@ -88,13 +93,13 @@ def dataset_global_features(
         expected_dim = load_frame_features(feature_files[listed[0][1]], listed[0][1]).shape[1]
 
     def load(video_id: str) -> np.ndarray:
-        frames = load_frame_features(feature_files[video_id], video_id, expected_dim, np.float64)
-        return global_vector(frames)
+        return load_frame_features(feature_files[video_id], video_id, expected_dim)
 
     out = np.zeros((len(video_ids), expected_dim), dtype=dtype)
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for (row, _), vector in zip(listed, pool.map(load, [v for _, v in listed]), strict=True):
-            out[row] = vector
+        for start in range(0, len(listed), videos_per_chunk):
+            rows, ids = zip(*listed[start : start + videos_per_chunk], strict=True)
+            out[list(rows)] = global_vectors(list(pool.map(load, ids)))
     return out
 
 

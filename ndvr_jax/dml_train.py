@@ -1,0 +1,183 @@
+"""DML training binary (the original's `train_dml.py`), and the demo benchmark's DML experiment.
+
+    # the paper's setting: VCDB triplets of `python -m ndvr_jax.triplets --dataset=vcdb`
+    python -m ndvr_jax.dml_train --config=configs/dml_vcdb.py --workdir=model/
+    # with up to 10,000 injected CC_WEB_VIDEO triplets
+    python -m ndvr_jax.dml_train --config=configs/dml_vcdb_ccweb_injection.py --workdir=model/
+    # in-batch mining from group labels instead of offline triplets
+    python -m ndvr_jax.dml_train --config=configs/dml_vcdb.py --workdir=model/ \\
+        --config.mode=mining --config.num_steps=20000
+    # the demo benchmark, cross-validated over its queries (`dml_demo_run`)
+    python -m ndvr_jax.dml_train --config=configs/dml_demo.py --workdir=demo_dml/ \\
+        --demo_data=demo_data --demo_features=demo_run/features
+
+Training goes through `ndvr_jax.train_lib` (checkpoints and resume in `--workdir`, NaN guard,
+`metrics.jsonl` + TensorBoard with the loss and the fraction of active triplets); the trained
+network is written to `--workdir` (`dml_model.json`, `dml_params.npz`), which
+`python -m ndvr_jax.evaluate --model_dir=` reads.
+
+The demo experiment (`dml_demo_run`) must not train on the queries it evaluates: the queries are
+split into `demo.folds` folds; for each fold a network is trained on group labels formed from
+the other folds' queries and their annotated near-duplicates (`ndvr_jax.triplets.
+annotation_groups`; the database videos they do not name are negatives, the held-out queries
+are left out), and evaluated on the held-out queries against the whole database. Every query is
+thus ranked by a network that never saw it; the per-fold rankings are put together into one
+similarity matrix per system (cosine similarity by default, whose per-query ranking does not
+depend on a fold's scale).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+from ndvr_jax import dml_training, search
+from ndvr_jax import evaluate as eval_lib
+from ndvr_jax.data import triplets as rules
+from ndvr_jax.data.annotations import load_annotation
+from ndvr_jax.data.feature_lists import FeatureError
+from ndvr_jax.io.atomic import save_json_atomic
+from ndvr_jax.io.store import FeatureStore, read_id_path_list
+from ndvr_jax.triplets import Benchmark, annotation_benchmark, annotation_groups
+from ndvr_jax.triplets import unlabelled_query_sets as _query_sets
+
+__all__ = ["dml_demo_run", "fold_split"]
+
+
+def fold_split(num_queries: int, folds: int, seed: int) -> np.ndarray:
+    """Fold index of each query: a seeded permutation dealt round-robin into `folds` folds."""
+    if not 2 <= folds <= num_queries:
+        raise ValueError(f"need 2 <= folds <= {num_queries} queries, got {folds}")
+    out = np.empty(num_queries, np.int64)
+    out[np.random.default_rng(seed).permutation(num_queries)] = np.arange(num_queries) % folds
+    return out
+
+
+def _fold_task(
+    config: ml_collections.ConfigDict,
+    bench: Benchmark,
+    vectors: np.ndarray,
+    train_queries: list[str],
+) -> dml_training.OfflineTripletTask | dml_training.MiningTask:
+    """The training task of one fold: only `train_queries`' annotations are used."""
+    demo = config.demo
+    if config.mode == "mining":
+        groups = annotation_groups(
+            bench.annotation,
+            train_queries,
+            bench.video_ids,
+            demo.positive_labels,
+            demo.max_relevant,
+        )
+        return dml_training.MiningTask(vectors, groups, config)
+    row = {v: i for i, v in enumerate(bench.video_ids)}
+    annotation = {q: bench.annotation[q] for q in train_queries}
+    sets = _query_sets(annotation, row, bench.database_ids, demo.positive_labels)
+    triplets = rules.query_set_triplets(vectors, sets, min_positive_distance=0.0)
+    return dml_training.OfflineTripletTask(vectors, triplets, config)
+
+
+def dml_demo_run(
+    config: ml_collections.ConfigDict,
+    features_dir: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    workdir: str | os.PathLike,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Cross-validated DML on the demo benchmark against the raw global-vector baseline.
+
+    `config` is `configs/dml_demo.py`'s (or a config holding it as `dml`); `features_dir` holds
+    `<id>.npy` frame features of the benchmark in `data_dir` (`queries.txt`, `database.txt`,
+    `annotation.json`). Writes the report (`results.md`, `pr_curves.png`, `results.json`,
+    similarity JSONs) and each fold's training run under `workdir`; returns
+    `{system: {protocol: evaluation result}}` for `baseline`, `DML early` and `DML late`.
+    """
+    config = config.get("dml", config)
+    data, work = Path(data_dir), Path(workdir)
+    store = FeatureStore(features_dir)
+    has_features = lambda v: store.feature_path(v).is_file()
+    queries = [v for v, _ in read_id_path_list(data / "queries.txt") if has_features(v)]
+    database = [v for v, _ in read_id_path_list(data / "database.txt") if has_features(v)]
+    bench = annotation_benchmark(load_annotation(data / "annotation.json"), queries, database)
+    frames = [store.load(v) for v in bench.video_ids]
+    vectors = search.global_vectors(frames)
+    n_q = len(queries)
+    fold_of = fold_split(n_q, config.demo.folds, config.seed)
+    early = np.zeros((n_q, len(database)), np.float32)
+    late = np.zeros_like(early)
+    training = []
+    for fold in range(config.demo.folds):
+        train_queries = [q for q, f in zip(queries, fold_of, strict=True) if f != fold]
+        fold_config = ml_collections.ConfigDict(config.to_dict())
+        fold_config.seed = config.seed + fold
+        task = _fold_task(fold_config, bench, vectors, train_queries)
+        model, history = dml_training.train_dml(fold_config, work / f"fold{fold}", task)
+        training.append({"fold": fold, "summary": dml_training.summarise_history(history)})
+        print(f"fold {fold}: {training[-1]['summary']}", flush=True)
+        test = np.flatnonzero(fold_of == fold)
+        for out, embedded in (
+            (early, dml_training.embed_early(model, vectors)),
+            (late, dml_training.embed_late(model, frames)),
+        ):
+            out[test] = eval_lib.similarity(embedded[test], embedded[n_q:], config.demo.similarity)
+    systems = {
+        "baseline": eval_lib.similarity(vectors[:n_q], vectors[n_q:], config.demo.similarity),
+        "DML early": early,
+        "DML late": late,
+    }
+    variants = eval_lib.protocol_variants(bench, tuple(config.demo.protocols))
+    results = eval_lib.evaluate_systems(systems, queries, database, bench.annotation, variants)
+    save_json_atomic(work / "training.json", {"folds": training, "fold_of": fold_of.tolist()})
+    title = (
+        f"Demo benchmark ({n_q} queries, {len(database)} database videos), DML trained with "
+        f"{config.demo.folds}-fold cross-validation over the queries ({config.mode}"
+        f"{', ' + config.mining.strategy if config.mode == 'mining' else ''})"
+    )
+    table = eval_lib.write_report(
+        work, results, systems, queries, database, title=title,
+        plot_title=f"Demo: DML ({config.demo.folds}-fold CV) vs baseline",
+    )  # fmt: skip
+    print(table)
+    print(f"DML results in {os.path.abspath(work)}: results.md, pr_curves.png", flush=True)
+    return results
+
+
+def _define_flags() -> None:
+    config_flags.DEFINE_config_file("config", None, "Training config (configs/dml_*.py).")
+    flags.DEFINE_string("workdir", None, "Checkpoints, metrics and the trained network.")
+    flags.DEFINE_string("demo_data", None, "Run the demo experiment on this benchmark folder.")
+    flags.DEFINE_string("demo_features", None, "The demo benchmark's frame features.")
+    flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv: Sequence[str]) -> None:
+    del argv
+    f = flags.FLAGS
+    if f.demo_data:
+        if not f.demo_features:
+            raise app.UsageError("--demo_data needs --demo_features")
+        dml_demo_run(f.config, f.demo_features, f.demo_data, f.workdir)
+        return
+    try:
+        task = dml_training.build_task(f.config)
+    except (dml_training.TrainingDataError, FeatureError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    _, history = dml_training.train_dml(f.config, f.workdir, task)
+    print(dml_training.summarise_history(history))
+    print(
+        f"trained network in {os.path.abspath(f.workdir)} ({dml_training.MODEL_FILE}, "
+        f"{dml_training.PARAMS_FILE})"
+    )
+
+
+if __name__ == "__main__":
+    _define_flags()
+    app.run(main)

@@ -1,0 +1,463 @@
+"""Training the DML network: offline triplets (the original) or in-batch mining from group labels.
+
+Two `ndvr_jax.train_lib.TrainTask`s feed the shared loop (checkpoints, resume, NaN guard,
+metrics, progress):
+
+  `OfflineTripletTask`  the original: `<dataset>_triplets.npy` rows (anchor, positive, negative)
+                        into `<dataset>_features.npy`, reshuffled every epoch (a fixed seed per
+                        epoch, so a resumed run sees the same batches), `batch_size` triplets a
+                        step; the last batch of an epoch is padded and the padding is masked out.
+                        Loss `max(0, ‖a−p‖² − ‖a−n‖² + γ)` (`ndvr_jax.losses.triplet_loss`).
+  `MiningTask`          P×K sampling from group labels (`groups_per_batch` groups with at least
+                        two videos, `videos_per_group` of each, plus `background` videos of no
+                        group or of a group too small to sample), then batch-all, batch-hard or
+                        semi-hard mining over the whole global batch (`ndvr_jax.losses`). Labels:
+                        >= 0 a group, -1 no group (a negative of every video), -2 left out
+                        (never sampled, e.g. evaluation queries).
+
+Both log `active_fraction` (the fraction of triplets with a positive loss), `num_triplets`,
+`pos_dist` and `neg_dist` with the loss. `l2_regularization` adds the original's weight decay,
+TF's `l2_regularizer(λ)` on every weight and bias: `λ · Σ w² / 2` (the original's default 1e-5
+makes it effectively zero; decoupled AdamW decay is `optimizer.weight_decay`).
+
+The trained network is written beside the checkpoints as `dml_model.json` (layer sizes and
+activation) and `dml_params.npz` (one array per parameter), which `load_dml` reads back.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from flax import nnx
+
+from ndvr_jax import losses, search, train_lib
+from ndvr_jax.io.atomic import save_json_atomic, save_npz_atomic
+from ndvr_jax.models.dml import DML, embed_video_early, embed_video_late
+
+__all__ = [
+    "MODEL_FILE",
+    "PARAMS_FILE",
+    "MiningTask",
+    "OfflineTripletTask",
+    "TrainingDataError",
+    "build_task",
+    "check_features",
+    "check_groups",
+    "check_triplets",
+    "create_dml",
+    "embed_early",
+    "embed_late",
+    "inject_triplets",
+    "load_dml",
+    "load_npy",
+    "resolve_steps",
+    "save_dml",
+    "summarise_history",
+    "train_dml",
+]
+
+MODEL_FILE = "dml_model.json"
+PARAMS_FILE = "dml_params.npz"
+LEFT_OUT = -2  # group label of rows that mining never samples
+Batch = dict[str, np.ndarray]
+
+
+class TrainingDataError(ValueError):
+    """Training features, triplets or groups are missing or malformed."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs.
+
+
+def load_npy(path: str | os.PathLike, what: str) -> np.ndarray:
+    """Loads a `.npy` file without pickles, with an error that says what was expected."""
+    if not path or not os.path.isfile(path):
+        raise TrainingDataError(f"{what} file {os.fspath(path)!r} does not exist")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise TrainingDataError(f"cannot read {what} file {os.fspath(path)!r}: {e}") from e
+
+
+def check_features(features: np.ndarray, what: str = "features") -> np.ndarray:
+    """[N, D] float32 features with finite values (the offending rows are named otherwise)."""
+    features = np.asarray(features)
+    if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] == 0:
+        raise TrainingDataError(f"{what}: expected a non-empty [N, D] array, got {features.shape}")
+    if not np.issubdtype(features.dtype, np.floating):
+        raise TrainingDataError(f"{what}: expected floats, got {features.dtype}")
+    bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
+    if bad.size:
+        shown = ", ".join(map(str, bad[:10])) + (", ..." if bad.size > 10 else "")
+        raise TrainingDataError(f"{what}: {bad.size} rows contain NaN or inf (rows {shown})")
+    return features.astype(np.float32, copy=False)
+
+
+def check_triplets(triplets: np.ndarray, num_rows: int, what: str = "triplets") -> np.ndarray:
+    """[T, 3] int64 row triplets, T > 0, every row index in [0, num_rows)."""
+    triplets = np.asarray(triplets)
+    if triplets.ndim != 2 or triplets.shape[1] != 3:
+        raise TrainingDataError(f"{what}: expected [T, 3] rows, got shape {triplets.shape}")
+    if len(triplets) == 0:
+        raise TrainingDataError(f"{what}: no triplets (no negative was closer than a positive?)")
+    if not np.issubdtype(triplets.dtype, np.integer):
+        raise TrainingDataError(f"{what}: expected integer rows, got {triplets.dtype}")
+    if triplets.min() < 0 or triplets.max() >= num_rows:
+        raise TrainingDataError(
+            f"{what}: rows must be in [0, {num_rows}) (the feature rows), got "
+            f"[{triplets.min()}, {triplets.max()}]"
+        )
+    return triplets.astype(np.int64, copy=False)
+
+
+def check_groups(groups: np.ndarray, num_rows: int, what: str = "groups") -> np.ndarray:
+    """[N] int64 group labels (>= 0; -1 for none; -2 left out), one per feature row."""
+    groups = np.asarray(groups)
+    if groups.shape != (num_rows,) or not np.issubdtype(groups.dtype, np.integer):
+        raise TrainingDataError(
+            f"{what}: expected [{num_rows}] integer labels (one per feature row), got "
+            f"{groups.dtype} {groups.shape}"
+        )
+    if groups.min(initial=0) < LEFT_OUT:
+        raise TrainingDataError(f"{what}: labels must be >= 0, -1 (no group) or -2 (left out)")
+    return groups.astype(np.int64, copy=False)
+
+
+def inject_triplets(
+    features: np.ndarray,
+    triplets: np.ndarray,
+    extra_features: np.ndarray,
+    extra_triplets: np.ndarray,
+    max_injected: int,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Adds up to `max_injected` random triplets of another set (the original's injection).
+
+    The extra features are appended after `features` and the chosen extra triplets are shifted
+    to point at them. Returns (features, triplets, number injected).
+    """
+    if extra_features.shape[1] != features.shape[1]:
+        raise TrainingDataError(
+            f"injected features are {extra_features.shape[1]}-d but the training features are "
+            f"{features.shape[1]}-d"
+        )
+    count = min(max(0, int(max_injected)), len(extra_triplets))
+    chosen = np.random.default_rng(seed).permutation(len(extra_triplets))[:count]
+    return (
+        np.concatenate([features, extra_features]),
+        np.concatenate([triplets, extra_triplets[np.sort(chosen)] + len(features)]),
+        count,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Model.
+
+
+def create_dml(in_features: int, model: ml_collections.ConfigDict, rngs: nnx.Rngs) -> DML:
+    """The DML MLP of a config's `model` section (hidden_sizes, embedding_dim, activation)."""
+    return DML(
+        in_features,
+        tuple(model.hidden_sizes),
+        model.embedding_dim,
+        model.activation,
+        rngs=rngs,
+    )
+
+
+def _l2_penalty(model: nnx.Module) -> jax.Array:
+    leaves = jax.tree.leaves(nnx.state(model, nnx.Param))
+    return 0.5 * sum(jnp.sum(jnp.square(x)) for x in leaves)
+
+
+def _with_l2(
+    model: nnx.Module, loss: jax.Array, aux: dict[str, jax.Array], l2: float
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    if not l2:
+        return loss, aux
+    penalty = l2 * _l2_penalty(model)
+    return loss + penalty, {**aux, "triplet_loss": loss, "l2_penalty": penalty}
+
+
+def _param_key(path: tuple[Any, ...]) -> str:
+    return "/".join(str(p) for p in path)
+
+
+def save_dml(model: DML, directory: str | os.PathLike, **meta: Any) -> Path:
+    """Writes `dml_model.json` and `dml_params.npz` into `directory`; returns the folder."""
+    directory = Path(directory)
+    flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
+    arrays = {_param_key(path): np.asarray(var.get_value()) for path, var in flat}
+    kernels = [layer.kernel.get_value().shape for layer in model.layers]
+    save_npz_atomic(directory / PARAMS_FILE, **arrays)
+    save_json_atomic(
+        directory / MODEL_FILE,
+        {
+            "in_features": int(kernels[0][0]),
+            "hidden_sizes": [int(k[1]) for k in kernels[:-1]],
+            "embedding_dim": int(kernels[-1][1]),
+            "activation": model.activation,
+            **meta,
+        },
+    )
+    return directory
+
+
+def load_dml(directory: str | os.PathLike) -> tuple[DML, dict[str, Any]]:
+    """Reads a network written by `save_dml` (e.g. a training workdir); returns it and its meta."""
+    directory = Path(directory)
+    for name in (MODEL_FILE, PARAMS_FILE):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(
+                f"{directory / name} does not exist: point at the workdir of a finished "
+                "`python -m ndvr_jax.dml_train` run"
+            )
+    meta = json.loads((directory / MODEL_FILE).read_text())
+    model = DML(
+        meta["in_features"],
+        tuple(meta["hidden_sizes"]),
+        meta["embedding_dim"],
+        meta["activation"],
+        rngs=nnx.Rngs(0),
+    )
+    state = nnx.state(model, nnx.Param)
+    with np.load(directory / PARAMS_FILE) as arrays:
+        for path, var in nnx.to_flat_state(state):
+            value = arrays[_param_key(path)]
+            if value.shape != var.get_value().shape:
+                raise ValueError(f"{_param_key(path)}: saved shape {value.shape} does not match")
+            var.set_value(jnp.asarray(value))
+    nnx.update(model, state)
+    return model, meta
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _embed_rows(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array) -> jax.Array:
+    return embed_video_early(nnx.merge(graphdef, state), x)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _embed_frames(graphdef: nnx.GraphDef, state: nnx.State, frames, mask) -> jax.Array:
+    return embed_video_late(nnx.merge(graphdef, state), frames, mask)
+
+
+def embed_early(model: DML, vectors: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Early fusion: [N, E] embeddings of [N, D] global vectors, `batch_size` rows at a time."""
+    vectors = np.asarray(vectors, np.float32)
+    graphdef, state = nnx.split(model)
+    size = max(1, min(batch_size, 1 << max(0, len(vectors) - 1).bit_length()))
+    out = np.empty((len(vectors), model.embedding_dim), np.float32)
+    for start in range(0, len(vectors), size):
+        chunk = vectors[start : start + size]
+        padded = np.pad(chunk, [(0, size - len(chunk)), (0, 0)])
+        embedded = _embed_rows(graphdef, state, padded)
+        out[start : start + len(chunk)] = np.asarray(embedded)[: len(chunk)]
+    return out
+
+
+def embed_late(model: DML, videos: Sequence[np.ndarray], max_elements: int = 1 << 24) -> np.ndarray:
+    """Late fusion: [N, E] embeddings of `[n_i, D]` frame features (batched by length)."""
+    graphdef, state = nnx.split(model)
+    out = np.empty((len(videos), model.embedding_dim), np.float32)
+    for rows, frames, mask in search.frame_batches(videos, max_elements):
+        out[rows] = np.asarray(_embed_frames(graphdef, state, frames, mask))[: len(rows)]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Tasks.
+
+
+class _DMLTask:
+    """What both tasks share: the model and the loss's regulariser."""
+
+    def __init__(self, in_features: int, config: ml_collections.ConfigDict):
+        self.in_features = in_features
+        self.model_config = config.model
+        self.margin = float(config.loss.margin)
+        self.l2 = float(config.loss.l2_regularization)
+        self.seed = int(config.seed)
+
+    def create_model(self, rngs: nnx.Rngs) -> DML:
+        return create_dml(self.in_features, self.model_config, rngs)
+
+
+class OfflineTripletTask(_DMLTask):
+    """The original's training on precomputed triplets; see the module docstring."""
+
+    def __init__(
+        self, features: np.ndarray, triplets: np.ndarray, config: ml_collections.ConfigDict
+    ):
+        self.features = check_features(features)
+        self.triplets = check_triplets(triplets, len(self.features))
+        super().__init__(self.features.shape[1], config)
+        self.batch_size = int(config.batch_size)
+        self.steps_per_epoch = math.ceil(len(self.triplets) / self.batch_size)
+        self._order: tuple[int, np.ndarray] | None = None
+
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        if self._order is None or self._order[0] != epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            self._order = (epoch, rng.permutation(len(self.triplets)))
+        return self._order[1]
+
+    def batch(self, step: int) -> Batch:
+        epoch, index = divmod(step, self.steps_per_epoch)
+        rows = self._epoch_order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+        valid = np.zeros(self.batch_size, bool)
+        valid[: len(rows)] = True
+        rows = np.pad(rows, (0, self.batch_size - len(rows)))
+        chosen = self.triplets[rows]
+        return {
+            "anchor": self.features[chosen[:, 0]],
+            "positive": self.features[chosen[:, 1]],
+            "negative": self.features[chosen[:, 2]],
+            "valid": valid,
+        }
+
+    def loss(self, model: DML, batch: Batch, rng: jax.Array) -> tuple[jax.Array, dict]:
+        del rng
+        n = batch["anchor"].shape[0]
+        x = jnp.concatenate([batch["anchor"], batch["positive"], batch["negative"]])
+        e = model(x)
+        loss, aux = losses.triplet_loss(
+            e[:n], e[n : 2 * n], e[2 * n :], self.margin, batch["valid"]
+        )
+        return _with_l2(model, loss, aux, self.l2)
+
+
+class MiningTask(_DMLTask):
+    """In-batch mining from group labels with P×K sampling; see the module docstring."""
+
+    def __init__(self, features: np.ndarray, groups: np.ndarray, config: ml_collections.ConfigDict):
+        self.features = check_features(features)
+        self.groups = check_groups(groups, len(self.features))
+        super().__init__(self.features.shape[1], config)
+        mining = config.mining
+        self.strategy = mining.strategy
+        if self.strategy not in losses.MINING_STRATEGIES:
+            raise ValueError(
+                f"unknown mining strategy {self.strategy!r}; use one of "
+                f"{sorted(losses.MINING_STRATEGIES)}"
+            )
+        self.p, self.k = int(mining.groups_per_batch), int(mining.videos_per_group)
+        self.background = int(mining.background)
+        labels, counts = np.unique(self.groups[self.groups >= 0], return_counts=True)
+        trainable = labels[counts >= 2]
+        if trainable.size == 0:
+            raise TrainingDataError("groups: no group has two videos, so there is no positive pair")
+        self.members = [np.flatnonzero(self.groups == g) for g in trainable]
+        self.background_rows = np.flatnonzero(
+            ~np.isin(self.groups, trainable) & (self.groups != LEFT_OUT)
+        )
+        self.batch_rows = self.p * self.k + self.background
+
+    def batch(self, step: int) -> Batch:
+        rng = np.random.default_rng([self.seed, step])
+        rows = np.zeros(self.batch_rows, np.int64)
+        valid = np.zeros(self.batch_rows, bool)
+        chosen = rng.permutation(len(self.members))[: self.p]
+        for slot, g in enumerate(chosen):
+            members = rng.permutation(self.members[g])[: self.k]
+            rows[slot * self.k : slot * self.k + len(members)] = members
+            valid[slot * self.k : slot * self.k + len(members)] = True
+        extra = rng.permutation(self.background_rows)[: self.background]
+        start = self.p * self.k
+        rows[start : start + len(extra)] = extra
+        valid[start : start + len(extra)] = True
+        return {"x": self.features[rows], "labels": self.groups[rows], "valid": valid}
+
+    def loss(self, model: DML, batch: Batch, rng: jax.Array) -> tuple[jax.Array, dict]:
+        del rng
+        loss, aux = losses.mined_triplet_loss(
+            model(batch["x"]), batch["labels"], self.strategy, self.margin, batch["valid"]
+        )
+        return _with_l2(model, loss, aux, self.l2)
+
+
+# ---------------------------------------------------------------------------------------------
+# From a config to a trained network.
+
+
+def build_task(
+    config: ml_collections.ConfigDict,
+    features: np.ndarray | None = None,
+    triplets: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+) -> OfflineTripletTask | MiningTask:
+    """The task of `config.mode` ("offline" or "mining") on arrays, or on `config.data` files.
+
+    Offline mode injects up to `config.data.max_injected` triplets of `config.data.inject_*`
+    (the original's CC_WEB_VIDEO injection) when those files are set.
+    """
+    data = config.data
+    if features is None:
+        features = load_npy(data.features, "training features")
+    features = check_features(features, f"training features {data.get('features', '')}".strip())
+    if config.mode == "offline":
+        if triplets is None:
+            triplets = load_npy(data.triplets, "training triplets")
+        triplets = check_triplets(triplets, len(features))
+        if data.get("inject_features"):
+            extra = check_features(load_npy(data.inject_features, "injected features"))
+            extra_triplets = load_npy(data.inject_triplets, "injected triplets")
+            extra_triplets = check_triplets(extra_triplets, len(extra), "injected triplets")
+            features, triplets, count = inject_triplets(
+                features, triplets, extra, extra_triplets, data.max_injected, config.seed
+            )
+            logging.info("injected %d evaluation triplets", count)
+        return OfflineTripletTask(features, triplets, config)
+    if config.mode == "mining":
+        if groups is None:
+            groups = load_npy(data.groups, "group labels")
+        return MiningTask(features, groups, config)
+    raise ValueError(f"config.mode must be 'offline' or 'mining', got {config.mode!r}")
+
+
+def resolve_steps(config: ml_collections.ConfigDict, task: OfflineTripletTask | MiningTask) -> int:
+    """`config.num_steps`, or `epochs` passes over the triplets when num_steps <= 0."""
+    if config.num_steps > 0:
+        return int(config.num_steps)
+    if not isinstance(task, OfflineTripletTask):
+        raise ValueError("mining mode needs config.num_steps > 0")
+    return int(config.epochs) * task.steps_per_epoch
+
+
+def train_dml(
+    config: ml_collections.ConfigDict,
+    workdir: str | os.PathLike,
+    task: OfflineTripletTask | MiningTask | None = None,
+    evaluate: Any = None,
+) -> tuple[DML, list[dict[str, float]]]:
+    """Trains (resuming from `workdir`) and writes the network beside the checkpoints."""
+    task = build_task(config) if task is None else task
+    config = ml_collections.ConfigDict(config.to_dict())
+    config.num_steps = resolve_steps(config, task)
+    config.batch_size = task.batch_size if isinstance(task, OfflineTripletTask) else task.batch_rows
+    model, history = train_lib.train(task, config, os.fspath(workdir), evaluate=evaluate)
+    save_dml(model, workdir, mode=config.mode, steps=config.num_steps)
+    return model, history
+
+
+def summarise_history(history: Sequence[Mapping[str, float]]) -> str:
+    """One line with the last logged loss and active fraction."""
+    rows = [r for r in history if "loss" in r]
+    if not rows:
+        return "no training steps were run"
+    last = rows[-1]
+    return (
+        f"step {int(last['step'])}: loss {last['loss']:.4f}, active triplets "
+        f"{100 * last.get('active_fraction', float('nan')):.1f}%"
+    )
