@@ -1,20 +1,25 @@
 """AuSiL speed: comparator + Chamfer pairs/s and audio CNN segments/s, ndvr_jax vs PyTorch CPU.
 
-    python benchmarks/bench_ausil.py [--pairs 64 --segments 64 --pca_dims 512 --windows 32]
+    python benchmarks/bench_ausil.py [--cases 64x64x512 128x32x256 --repeats 20 --windows 32
+                                      --cnn_repeats 5]
 
 Both sides run the same network with the same weights (copied from the Flax model into a plain
 PyTorch implementation written here; the outputs are checked to agree before timing):
   * comparator: embedded query/database segments → similarity matrix → comparator CNN (symmetric
-    width-1 padding) → clip → Chamfer, a batch of `--pairs` pairs of `--segments` segments each;
-    ndvr_jax runs its masked (any-length) batched path, PyTorch the plain unpadded one;
+    width-1 padding) → clip → Chamfer, for each `--cases` entry PAIRSxSEGMENTSxK: a batch of
+    PAIRS pairs of SEGMENTS segments each, K-d embeddings; ndvr_jax runs its masked (any-length)
+    batched path, PyTorch the plain unpadded one; all float32;
   * audio CNN: Kumar et al. 2018 on `--windows` Mel windows (174 × 128) → MAC of 12 layers.
-Prints the median time of `--repeats` runs after a warm-up, the rates and ndvr_jax / PyTorch.
-PyTorch uses as many threads as JAX's CPU client (all cores). Needs torch (test extra).
+The machine is shared, so the contenders run interleaved (one call of each per round, after a
+warm-up) and the best of `--repeats` rounds is compared; medians are printed beside them.
+PyTorch uses as many threads as JAX's CPU client (all cores), NCHW and channels-last, and the
+faster layout is compared. Needs torch (test extra).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import time
 from collections.abc import Callable
@@ -30,14 +35,22 @@ from ndvr_jax.backbones.audio_cnn import LAYERS, AudioCNN, assign_torch_state_di
 from ndvr_jax.models.ausil import AuSiL
 
 
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up (compilation)
-    times = []
+def interleaved_seconds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list]:
+    """Per contender, the seconds of `repeats` calls made in turn (one of each per round)."""
+    for fn in fns.values():
+        fn()  # warm-up (compilation)
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def rates(times: dict[str, list], items: int) -> dict[str, tuple[float, float]]:
+    """Items/s of each contender: (best round, median round)."""
+    return {k: (items / min(t), items / float(np.median(t))) for k, t in times.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,14 +84,14 @@ def torch_comparator(
     return similarity
 
 
-def bench_comparator(args: argparse.Namespace) -> None:
+def bench_comparator(pairs: int, segments: int, pca_dims: int, repeats: int) -> None:
     rng = np.random.default_rng(0)
-    model = AuSiL(args.pca_dims, args.pca_dims, rngs=nnx.Rngs(0))
-    shape = (args.pairs, args.segments, args.pca_dims)
-    scale = 1.0 / np.sqrt(args.pca_dims)
+    model = AuSiL(pca_dims, pca_dims, rngs=nnx.Rngs(0))
+    shape = (pairs, segments, pca_dims)
+    scale = 1.0 / np.sqrt(pca_dims)
     q = (scale * rng.standard_normal(shape)).astype(np.float32)
     p = (q + 0.5 * scale * rng.standard_normal(shape)).astype(np.float32)
-    lengths = jnp.full((args.pairs,), args.segments, jnp.int32)
+    lengths = jnp.full((pairs,), segments, jnp.int32)
     graphdef, state = nnx.split(model)
 
     @jax.jit
@@ -86,10 +99,9 @@ def bench_comparator(args: argparse.Namespace) -> None:
         return nnx.merge(graphdef, state).compare(q, q_len, p, p_len).similarity
 
     q_j, p_j = jnp.asarray(q), jnp.asarray(p)
-    run_ours = lambda: ours(state, q_j, lengths, p_j, lengths).block_until_ready()
+    fns = {"ndvr_jax": lambda: ours(state, q_j, lengths, p_j, lengths).block_until_ready()}
     params = jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model)))
     q_t, p_t = torch.from_numpy(q), torch.from_numpy(p)
-    rates = {}
     for name, memory_format in (("NCHW", torch.contiguous_format), ("NHWC", torch.channels_last)):
         theirs = torch_comparator(params, memory_format)
 
@@ -97,16 +109,17 @@ def bench_comparator(args: argparse.Namespace) -> None:
             with torch.inference_mode():
                 return theirs(q_t, p_t)
 
-        np.testing.assert_allclose(run_ours(), run_theirs().numpy(), rtol=1e-4, atol=1e-5)
-        rates[name] = args.pairs / median_seconds(run_theirs, args.repeats)
-    ours_rate = args.pairs / median_seconds(run_ours, args.repeats)
-    best = max(rates.values())
+        np.testing.assert_allclose(fns["ndvr_jax"](), run_theirs().numpy(), rtol=1e-4, atol=1e-5)
+        fns[f"PyTorch {name}"] = run_theirs
+    r = rates(interleaved_seconds(fns, repeats), pairs)
+    best = max(r["PyTorch NCHW"][0], r["PyTorch NHWC"][0])
     print(
-        f"comparator+Chamfer, {args.pairs} pairs of {args.segments}x{args.segments} segments, "
-        f"K={args.pca_dims}:\n"
-        f"  ndvr_jax {ours_rate:9.1f} pairs/s   PyTorch {best:9.1f} pairs/s   ratio "
-        f"{ours_rate / best:.2f}x   (PyTorch NCHW {rates['NCHW']:.1f}, channels-last "
-        f"{rates['NHWC']:.1f} pairs/s; the faster one is compared)"
+        f"comparator+Chamfer, {pairs} pairs of {segments}x{segments} segments, K={pca_dims}:\n"
+        f"  ndvr_jax {r['ndvr_jax'][0]:9.1f} pairs/s   PyTorch {best:9.1f} pairs/s   ratio "
+        f"{r['ndvr_jax'][0] / best:.2f}x   (best of {repeats}; medians: ndvr_jax "
+        f"{r['ndvr_jax'][1]:.1f}, PyTorch NCHW {r['PyTorch NCHW'][1]:.1f}, channels-last "
+        f"{r['PyTorch NHWC'][1]:.1f}; best PyTorch NCHW {r['PyTorch NCHW'][0]:.1f}, "
+        f"channels-last {r['PyTorch NHWC'][0]:.1f})"
     )
 
 
@@ -167,32 +180,44 @@ def bench_audio_cnn(args: argparse.Namespace) -> None:
             return theirs(windows_t)
 
     np.testing.assert_allclose(np.asarray(run_ours()), run_theirs().numpy(), rtol=1e-3, atol=1e-4)
-    t_ours, t_nchw = (median_seconds(f, args.repeats) for f in (run_ours, run_theirs))
-    theirs.to(memory_format=torch.channels_last)
-    t_nhwc = median_seconds(run_theirs, args.repeats)
-    t_theirs = min(t_nchw, t_nhwc)
+    theirs_nhwc = copy.deepcopy(theirs).to(memory_format=torch.channels_last)
+
+    def run_nhwc():
+        with torch.inference_mode():
+            return theirs_nhwc(windows_t)
+
+    fns = {"ndvr_jax": run_ours, "PyTorch NCHW": run_theirs, "PyTorch NHWC": run_nhwc}
+    r = rates(interleaved_seconds(fns, args.cnn_repeats), args.windows)
+    best = max(r["PyTorch NCHW"][0], r["PyTorch NHWC"][0])
     print(
         f"audio CNN + MAC, batch of {args.windows} windows 174x128:\n"
-        f"  ndvr_jax {args.windows / t_ours:9.1f} seg/s     PyTorch {args.windows / t_theirs:9.1f} "
-        f"seg/s     ratio {t_theirs / t_ours:.2f}x   (PyTorch NCHW {args.windows / t_nchw:.1f}, "
-        f"channels-last {args.windows / t_nhwc:.1f} seg/s; the faster one is compared)"
+        f"  ndvr_jax {r['ndvr_jax'][0]:9.1f} seg/s     PyTorch {best:9.1f} seg/s     ratio "
+        f"{r['ndvr_jax'][0] / best:.2f}x   (best of {args.cnn_repeats}; medians: ndvr_jax "
+        f"{r['ndvr_jax'][1]:.1f}, PyTorch NCHW {r['PyTorch NCHW'][1]:.1f}, channels-last "
+        f"{r['PyTorch NHWC'][1]:.1f}; best PyTorch NCHW {r['PyTorch NCHW'][0]:.1f}, "
+        f"channels-last {r['PyTorch NHWC'][0]:.1f})"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=64)
-    parser.add_argument("--segments", type=int, default=64)
-    parser.add_argument("--pca_dims", type=int, default=512)
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        default=["64x64x512", "128x32x256"],
+        help="comparator cases PAIRSxSEGMENTSxK",
+    )
     parser.add_argument("--windows", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--cnn_repeats", type=int, default=5, help="rounds for the audio CNN")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     print(
         f"jax {jax.__version__} ({jax.devices()[0].platform}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
-    bench_comparator(args)
+    for case in args.cases:
+        bench_comparator(*(int(v) for v in case.split("x")), args.repeats)
     bench_audio_cnn(args)
 
 

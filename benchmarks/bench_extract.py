@@ -9,8 +9,9 @@ interleaved round by round (the best round of each path is reported):
   ours  float32, bfloat16  `BatchEncoder`: one jit of `mac(model(images))`, uint8 NHWC in;
                            bfloat16 with the default conv (bf16 matmuls on CPU, see
                            `ndvr_jax.backbones.layers`) and with XLA's conv (`xla-conv`);
-                           `--micro-batch M` adds the same function run as a `lax.map` over
-                           chunks of M images (smaller buffers, same numbers).
+                           `--micro-batch M` adds the encoder with `micro_batch=M` (the
+                           backbone as a `lax.map` over chunks of M images inside the jit:
+                           smaller buffers, same numbers up to rounding).
   torch float32 (NCHW), float32 channels-last, bfloat16 channels-last (weights and activations
         in bfloat16, MAC in float32), under `torch.inference_mode()`.
 
@@ -221,21 +222,8 @@ def ours_path(name: str, dtype, batch: int, impl: str = "auto", micro_batch: int
     """uint8 NHWC batch -> MAC features (numpy), through this project's jitted encoder."""
     model = create_backbone(name, weights=None, dtype=dtype, rngs=nnx.Rngs(0))
     set_conv_impl(model, impl)
-    mesh = sharding.make_mesh()
-    if not micro_batch:
-        encoder = BatchEncoder(model, mac, mesh, batch)
-        return lambda images: np.asarray(encoder.encode_batch(images))
-    if batch % micro_batch:
-        raise ValueError("--micro-batch must divide --batch")
-    graphdef, state = nnx.split(model)
-
-    def encode(state, images):
-        chunks = images.reshape(batch // micro_batch, micro_batch, *images.shape[1:])
-        run = lambda c: mac(nnx.merge(graphdef, state)(c.astype(jnp.float32)))
-        return jax.lax.map(run, chunks).reshape(batch, -1)
-
-    encode = jax.jit(encode)
-    return lambda images: np.asarray(encode(state, images))
+    encoder = BatchEncoder(model, mac, sharding.make_mesh(), batch, micro_batch)
+    return lambda images: np.asarray(encoder.encode_batch(images))
 
 
 def torch_path(model: nn.Module, recipe: str, dtype: torch.dtype, channels_last: bool) -> Callable:

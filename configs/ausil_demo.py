@@ -15,22 +15,10 @@ or all of it in one process: `ndvr_jax.ausil_pipeline.ausil_demo_run(config, dat
 Paths may contain `{workdir}` and `{data_dir}`. The training loop's keys are `ndvr_jax.train_lib`'s.
 """
 
-import importlib.util
-import os
-
 import ml_collections
 
+from ndvr_jax.config_files import sibling_config
 from ndvr_jax.train_lib import default_train_config
-
-
-def _extract_config(arg: str) -> ml_collections.ConfigDict:
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "extract.py")
-    spec = importlib.util.spec_from_file_location("configs_extract", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(arg)
-    config.mode = "audio"
-    return config
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
@@ -44,7 +32,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.annotation_file = "{data_dir}/annotation.json"
     config.database_list = "{data_dir}/database.txt"  # ids of the negatives' pool ("" = all)
     config.video_list = "{data_dir}/videos.txt"  # raw files for augmentation ("" = none)
-    config.extract = _extract_config(arg)
+    config.extract = sibling_config(__file__, "extract", arg)
+    config.extract.mode = "audio"
     config.holdout_every = 2  # every 2nd annotated query is kept out of training (0 = none)
 
     # Model and loss.

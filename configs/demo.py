@@ -2,21 +2,15 @@
 
     python -m ndvr_jax.demo --config=configs/demo.py --workdir=demo_run
 
-`--config=configs/demo.py:runlocal` uses the tiny benchmark and small frames (a quick check).
+Visual baselines (global vectors, frame Chamfer), DML trained on the benchmark with cross-validation
+(`configs/dml_demo.py`) and audio retrieval with AuSiL (`configs/ausil_demo.py`), in one report.
+`--config=configs/demo.py:runlocal` uses the tiny benchmark, small frames and few steps (a quick
+check); `--config.run_dml=False` / `--config.run_audio=False` skip those parts.
 """
-
-import importlib.util
-import os
 
 import ml_collections
 
-
-def _sibling_config(name: str, arg: str) -> ml_collections.ConfigDict:
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"configs_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+from ndvr_jax.config_files import sibling_config
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
@@ -25,6 +19,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.data_dir = "demo_data"
     config.seed = 0
     config.size = "tiny" if runlocal else "small"
-    config.extract = _sibling_config("extract", arg)
-    config.protocols = ("DSVR", "CSVR", "ISVR")
+    config.extract = sibling_config(__file__, "extract", arg)
+    config.protocols = ("DSVR", "CSVR", "ISVR", "DAVR")
+    config.run_dml = True
+    config.dml = sibling_config(__file__, "dml_demo", arg)
+    config.dml.demo.protocols = config.protocols
+    config.run_audio = True
+    # The benchmark, its seed and size are the demo's own (`data_dir`, `seed`, `size`).
+    config.ausil = sibling_config(__file__, "ausil_demo", arg)
     return config

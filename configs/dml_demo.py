@@ -9,27 +9,20 @@ from the other folds' queries (`ndvr_jax.dml_train.dml_demo_run`). `:runlocal` i
 variant (for tests and the tiny benchmark).
 """
 
-import importlib.util
-import os
-
 import ml_collections
+
+from ndvr_jax.dml_training import default_dml_config, shrink_dml_config
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dml_vcdb.py")
-    spec = importlib.util.spec_from_file_location("configs_dml_vcdb", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+    config = default_dml_config()
     config.mode = "mining"
     config.num_devices = 1
     config.num_steps = 200
-    config.log_every = 50
     config.checkpoint_every = 200
     config.keep_checkpoints = 1
     config.optimizer.learning_rate = 1e-4
     config.model.hidden_sizes = (1000,)
-    config.model.embedding_dim = 500
     config.loss.l2_regularization = 0.0
     config.mining.update(
         strategy="semi_hard", groups_per_batch=8, videos_per_group=4, background=16
@@ -38,6 +31,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.demo = ml_collections.ConfigDict(
         dict(
             folds=3,
+            repeats=1,  # cross-validations with other seeds and splits, averaged
             positive_labels=("ND", "DS"),  # DSVR relevance defines the groups
             max_relevant=2,  # queries with more positives (compilations) are left out
             protocols=("DSVR", "CSVR", "ISVR"),
@@ -56,10 +50,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         protocols="DSVR,CSVR,ISVR",
     )
     if arg == "runlocal":
+        shrink_dml_config(config)
         config.num_steps = 10
-        config.log_every = 5
         config.checkpoint_every = 5
-        config.model.hidden_sizes = (64,)
-        config.model.embedding_dim = 32
-        config.mining.update(groups_per_batch=4, videos_per_group=2, background=8)
     return config

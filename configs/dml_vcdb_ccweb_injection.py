@@ -7,21 +7,21 @@
 
 The chosen CC_WEB_VIDEO triplets (a seeded random subset) are appended to the VCDB ones and
 their features after VCDB's, as the original's `--evaluation_set`/`--evaluation_triplets`.
+Everything else is `configs/dml_vcdb.py` (`ndvr_jax.dml_training.default_dml_config`).
 """
-
-import importlib.util
-import os
 
 import ml_collections
 
+from ndvr_jax.dml_training import default_dml_config, shrink_dml_config
+
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dml_vcdb.py")
-    spec = importlib.util.spec_from_file_location("configs_dml_vcdb", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(arg)
-    config.data.inject_features = "output_data/cc_web_video_features.npy"
-    config.data.inject_triplets = "output_data/cc_web_video_triplets.npy"
-    config.data.max_injected = 10000
+    config = default_dml_config()
+    config.data.update(
+        inject_features="output_data/cc_web_video_features.npy",
+        inject_triplets="output_data/cc_web_video_triplets.npy",
+        max_injected=10000,
+    )
+    if arg == "runlocal":
+        shrink_dml_config(config)
     return config

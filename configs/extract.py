@@ -26,6 +26,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.resize = "pad"  # pad (ndvr-dml) | crop (ViSiL)
     config.batch_size = 32  # frames per compiled batch; a multiple of the device count
     config.dtype = "float32"  # float32 | bfloat16 (compute dtype)
+    # Images (or Mel windows) per device that the backbone runs on at a time, looped inside the
+    # jitted batch: "auto" (CPU: 2, for cache locality; GPU/TPU: the whole batch), "0" (the whole
+    # batch) or a count that divides the per-device batch. Both modes; same features up to rounding.
+    config.micro_batch = "auto"
     config.num_devices = 0  # 0: all local devices
     config.num_workers = 2  # decoding threads
     config.layout = "ndvr-dml"  # ndvr-dml (<id>.npy) | ausil (<id>/wlaf.npz)

@@ -23,7 +23,9 @@ annotation_groups`; the database videos they do not name are negatives, the held
 are left out), and evaluated on the held-out queries against the whole database. Every query is
 thus ranked by a network that never saw it; the per-fold rankings are put together into one
 similarity matrix per system (cosine similarity by default, whose per-query ranking does not
-depend on a fold's scale).
+depend on a fold's scale). The benchmark is small, so one cross-validation's mAP swings by a few
+points with the seed: `demo.repeats` cross-validations with other seeds and splits are averaged
+(the mean similarity: an ensemble in which no network ranks a query it trained on).
 """
 
 from __future__ import annotations
@@ -85,6 +87,41 @@ def _fold_task(
     return dml_training.OfflineTripletTask(vectors, triplets, config)
 
 
+def _cross_validated(
+    config: ml_collections.ConfigDict,
+    bench: Benchmark,
+    vectors: np.ndarray,
+    frames: list[np.ndarray],
+    work: Path,
+    repeat: int,
+) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+    """`{"DML early", "DML late"}` [Q, N] similarities of one cross-validation, and its log."""
+    n_q, demo = len(bench.query_ids), config.demo
+    seed = config.seed + 1000 * repeat
+    fold_of = fold_split(n_q, demo.folds, seed)
+    early = np.zeros((n_q, len(bench.database_ids)), np.float32)
+    late = np.zeros_like(early)
+    training = []
+    for fold in range(demo.folds):
+        train_queries = [q for q, f in zip(bench.query_ids, fold_of, strict=True) if f != fold]
+        fold_config = ml_collections.ConfigDict(config.to_dict())
+        fold_config.seed = seed + fold
+        task = _fold_task(fold_config, bench, vectors, train_queries)
+        fold_dir = work / f"repeat{repeat}" / f"fold{fold}"
+        model, history = dml_training.train_dml(fold_config, fold_dir, task)
+        summary = dml_training.summarise_history(history)
+        training.append({"repeat": repeat, "fold": fold, "summary": summary})
+        training[-1]["queries"] = [bench.query_ids[i] for i in np.flatnonzero(fold_of == fold)]
+        print(f"repeat {repeat} fold {fold}: {summary}", flush=True)
+        test = np.flatnonzero(fold_of == fold)
+        for out, embedded in (
+            (early, dml_training.embed_early(model, vectors)),
+            (late, dml_training.embed_late(model, frames)),
+        ):
+            out[test] = eval_lib.similarity(embedded[test], embedded[n_q:], demo.similarity)
+    return {"DML early": early, "DML late": late}, training
+
+
 def dml_demo_run(
     config: ml_collections.ConfigDict,
     features_dir: str | os.PathLike,
@@ -95,9 +132,12 @@ def dml_demo_run(
 
     `config` is `configs/dml_demo.py`'s (or a config holding it as `dml`); `features_dir` holds
     `<id>.npy` frame features of the benchmark in `data_dir` (`queries.txt`, `database.txt`,
-    `annotation.json`). Writes the report (`results.md`, `pr_curves.png`, `results.json`,
-    similarity JSONs) and each fold's training run under `workdir`; returns
-    `{system: {protocol: evaluation result}}` for `baseline`, `DML early` and `DML late`.
+    `annotation.json`). The cross-validation runs `demo.repeats` times with other seeds and fold
+    splits; a DML system's similarity is the mean over the repeats (an ensemble in which every
+    network that ranks a query never saw it), and each repeat's own mAP is kept as `runs_mAP`.
+    Writes the report (`results.md`, `pr_curves.png`, `results.json`, similarity JSONs) and each
+    fold's training run under `workdir`; returns `{system: {protocol: evaluation result}}` for
+    `baseline`, `DML early` and `DML late`.
     """
     config = config.get("dml", config)
     data, work = Path(data_dir), Path(workdir)
@@ -109,36 +149,30 @@ def dml_demo_run(
     frames = [store.load(v) for v in bench.video_ids]
     vectors = search.global_vectors(frames)
     n_q = len(queries)
-    fold_of = fold_split(n_q, config.demo.folds, config.seed)
-    early = np.zeros((n_q, len(database)), np.float32)
-    late = np.zeros_like(early)
-    training = []
-    for fold in range(config.demo.folds):
-        train_queries = [q for q, f in zip(queries, fold_of, strict=True) if f != fold]
-        fold_config = ml_collections.ConfigDict(config.to_dict())
-        fold_config.seed = config.seed + fold
-        task = _fold_task(fold_config, bench, vectors, train_queries)
-        model, history = dml_training.train_dml(fold_config, work / f"fold{fold}", task)
-        training.append({"fold": fold, "summary": dml_training.summarise_history(history)})
-        print(f"fold {fold}: {training[-1]['summary']}", flush=True)
-        test = np.flatnonzero(fold_of == fold)
-        for out, embedded in (
-            (early, dml_training.embed_early(model, vectors)),
-            (late, dml_training.embed_late(model, frames)),
-        ):
-            out[test] = eval_lib.similarity(embedded[test], embedded[n_q:], config.demo.similarity)
+    variants = eval_lib.protocol_variants(bench, tuple(config.demo.protocols))
+    evaluate = lambda systems: eval_lib.evaluate_systems(
+        systems, queries, database, bench.annotation, variants
+    )
+    runs, training = [], []
+    for repeat in range(config.demo.repeats):
+        systems, log = _cross_validated(config, bench, vectors, frames, work, repeat)
+        runs.append(systems)
+        training += log
     systems = {
         "baseline": eval_lib.similarity(vectors[:n_q], vectors[n_q:], config.demo.similarity),
-        "DML early": early,
-        "DML late": late,
+        **{name: np.mean([run[name] for run in runs], axis=0) for name in runs[0]},
     }
-    variants = eval_lib.protocol_variants(bench, tuple(config.demo.protocols))
-    results = eval_lib.evaluate_systems(systems, queries, database, bench.annotation, variants)
-    save_json_atomic(work / "training.json", {"folds": training, "fold_of": fold_of.tolist()})
+    results = evaluate(systems)
+    run_results = [evaluate(run) for run in runs]
+    for name in runs[0]:
+        for v in variants:
+            results[name][v.name]["runs_mAP"] = [r[name][v.name]["mAP"] for r in run_results]
+    save_json_atomic(work / "training.json", {"folds": training})
     title = (
         f"Demo benchmark ({n_q} queries, {len(database)} database videos), DML trained with "
         f"{config.demo.folds}-fold cross-validation over the queries ({config.mode}"
-        f"{', ' + config.mining.strategy if config.mode == 'mining' else ''})"
+        f"{', ' + config.mining.strategy if config.mode == 'mining' else ''}), "
+        f"mean similarity of {config.demo.repeats} repeat(s)"
     )
     table = eval_lib.write_report(
         work, results, systems, queries, database, title=title,

@@ -8,6 +8,10 @@ metrics, progress):
                         epoch, so a resumed run sees the same batches), `batch_size` triplets a
                         step; the last batch of an epoch is padded and the padding is masked out.
                         Loss `max(0, ‖a−p‖² − ‖a−n‖² + γ)` (`ndvr_jax.losses.triplet_loss`).
+                        A batch holds each video of its triplets once (`x`, zero-padded to a few
+                        fixed sizes) with the triplets as positions into it: the network embeds
+                        every video once however many triplets share it (anchors and positives
+                        repeat a lot in real triplet sets), which is exact.
   `MiningTask`          P×K sampling from group labels (`groups_per_batch` groups with at least
                         two videos, `videos_per_group` of each, plus `background` videos of no
                         group or of a group too small to sample), then batch-all, batch-hard or
@@ -56,6 +60,7 @@ __all__ = [
     "check_groups",
     "check_triplets",
     "create_dml",
+    "default_dml_config",
     "embed_early",
     "embed_late",
     "inject_triplets",
@@ -63,6 +68,7 @@ __all__ = [
     "load_npy",
     "resolve_steps",
     "save_dml",
+    "shrink_dml_config",
     "summarise_history",
     "train_dml",
 ]
@@ -75,6 +81,70 @@ Batch = dict[str, np.ndarray]
 
 class TrainingDataError(ValueError):
     """Training features, triplets or groups are missing or malformed."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Configs.
+
+
+def default_dml_config() -> ml_collections.ConfigDict:
+    """The paper's setting (ndvr-dml `train_dml.py` defaults); `configs/dml_*.py` start here.
+
+    Offline VCDB triplets, Adam with learning rate 1e-6, 1000 triplets a batch, 10 epochs,
+    margin 1, MLP 2000-1000-500 with tanh and L2 normalisation, evaluated on CC_WEB_VIDEO.
+    The loop's keys are `ndvr_jax.train_lib.default_train_config`'s; `evaluate` is
+    `ndvr_jax.evaluate.default_eval_config` with the CC_WEB_VIDEO files.
+    """
+    from ndvr_jax import evaluate  # evaluate imports this module
+
+    config = train_lib.default_train_config()
+    config.num_steps = 0  # 0: `epochs` passes over the triplets
+    config.epochs = 10
+    config.batch_size = 1000  # triplets a step (offline mode)
+    config.checkpoint_every = 1000
+    # `weight_decay` is decoupled (AdamW) decay; the original's is loss.l2_regularization.
+    config.optimizer.update(name="adam", learning_rate=1e-6)
+    config.mode = "offline"  # offline (the original's triplets) | mining (in-batch, from groups)
+    config.data = ml_collections.ConfigDict(
+        dict(
+            features="output_data/vcdb_features.npy",
+            triplets="output_data/vcdb_triplets.npy",
+            groups="output_data/vcdb_groups.npy",  # mining mode
+            inject_features="",  # injection of evaluation triplets (offline mode)
+            inject_triplets="",
+            max_injected=10000,
+        )
+    )
+    config.model = ml_collections.ConfigDict(
+        dict(
+            hidden_sizes=(2000, 1000),
+            embedding_dim=500,
+            activation="tanh",
+            compute_dtype="float32",  # or "bfloat16": bf16 matmuls, float32 parameters
+        )
+    )
+    # l2_regularization: the original's `--weight_decay` (TF `l2_regularizer`; 1e-5 is
+    # effectively zero).
+    config.loss = ml_collections.ConfigDict(dict(margin=1.0, l2_regularization=1e-5))
+    config.mining = ml_collections.ConfigDict(
+        dict(strategy="batch_hard", groups_per_batch=64, videos_per_group=4, background=256)
+    )
+    config.evaluate = evaluate.default_eval_config()
+    config.evaluate.update(
+        dataset_path="datasets/cc_web_video.pickle",
+        features="output_data/cc_web_video_features.npy",
+    )
+    return config
+
+
+def shrink_dml_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The `:runlocal` variants' common part: a tiny network and batches, one epoch."""
+    config.epochs = 1
+    config.batch_size = 64
+    config.log_every = 5
+    config.model.update(hidden_sizes=(64,), embedding_dim=32)
+    config.mining.update(groups_per_batch=4, videos_per_group=2, background=8)
+    return config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,12 +237,14 @@ def inject_triplets(
 
 
 def create_dml(in_features: int, model: ml_collections.ConfigDict, rngs: nnx.Rngs) -> DML:
-    """The DML MLP of a config's `model` section (hidden_sizes, embedding_dim, activation)."""
+    """The DML MLP of a config's `model` section (hidden_sizes, embedding_dim, activation, and
+    compute_dtype: "float32", or "bfloat16" for bf16 matmuls on float32 parameters)."""
     return DML(
         in_features,
         tuple(model.hidden_sizes),
         model.embedding_dim,
         model.activation,
+        compute_dtype=model.get("compute_dtype", "float32"),
         rngs=rngs,
     )
 
@@ -305,6 +377,7 @@ class OfflineTripletTask(_DMLTask):
         super().__init__(self.features.shape[1], config)
         self.batch_size = int(config.batch_size)
         self.steps_per_epoch = math.ceil(len(self.triplets) / self.batch_size)
+        self.num_devices = int(config.num_devices)
         self._order: tuple[int, np.ndarray] | None = None
 
     def _epoch_order(self, epoch: int) -> np.ndarray:
@@ -313,28 +386,33 @@ class OfflineTripletTask(_DMLTask):
             self._order = (epoch, rng.permutation(len(self.triplets)))
         return self._order[1]
 
+    def _padded_rows(self, count: int) -> int:
+        """`count` rounded up to a multiple of ~3·batch_size/32 that the devices divide (so a
+        run compiles a few shapes), at most 3·batch_size."""
+        # Called from the training loop (after any jax.distributed setup), not the constructor.
+        devices = self.num_devices if self.num_devices > 0 else jax.device_count()
+        step = -(-math.ceil(3 * self.batch_size / 32) // devices) * devices
+        return min(-(-count // step) * step, 3 * self.batch_size)
+
     def batch(self, step: int) -> Batch:
+        """`x` [R, D]: each video of the batch's triplets once, then zero rows; `triplets`
+        [batch_size, 3] int32: (anchor, positive, negative) positions in `x`; `valid`."""
         epoch, index = divmod(step, self.steps_per_epoch)
         rows = self._epoch_order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
         valid = np.zeros(self.batch_size, bool)
         valid[: len(rows)] = True
         rows = np.pad(rows, (0, self.batch_size - len(rows)))
-        chosen = self.triplets[rows]
-        return {
-            "anchor": self.features[chosen[:, 0]],
-            "positive": self.features[chosen[:, 1]],
-            "negative": self.features[chosen[:, 2]],
-            "valid": valid,
-        }
+        videos, positions = np.unique(self.triplets[rows], return_inverse=True)
+        x = np.zeros((self._padded_rows(len(videos)), self.features.shape[1]), np.float32)
+        np.take(self.features, videos, axis=0, out=x[: len(videos)])
+        triplets = positions.reshape(self.batch_size, 3).astype(np.int32)
+        return {"x": x, "triplets": triplets, "valid": valid}
 
     def loss(self, model: DML, batch: Batch, rng: jax.Array) -> tuple[jax.Array, dict]:
         del rng
-        n = batch["anchor"].shape[0]
-        x = jnp.concatenate([batch["anchor"], batch["positive"], batch["negative"]])
-        e = model(x)
-        loss, aux = losses.triplet_loss(
-            e[:n], e[n : 2 * n], e[2 * n :], self.margin, batch["valid"]
-        )
+        e = model(batch["x"])
+        anchor, positive, negative = (e[batch["triplets"][:, i]] for i in range(3))
+        loss, aux = losses.triplet_loss(anchor, positive, negative, self.margin, batch["valid"])
         return _with_l2(model, loss, aux, self.l2)
 
 

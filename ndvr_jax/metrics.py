@@ -43,6 +43,7 @@ class QueryMetrics(NamedTuple):
     interpolated_precision: np.ndarray  # [Q, num_levels]
     num_relevant: np.ndarray  # [Q]
     average_precision_at_k: np.ndarray | None  # [Q], when k was given
+    micro_average_precision: float = 0.0  # µAP of the pooled pairs
 
 
 def _canonical(scores: jax.Array) -> jax.Array:
@@ -54,18 +55,20 @@ def _canonical(scores: jax.Array) -> jax.Array:
     return jnp.where(scores == 0, jnp.zeros_like(scores), scores)
 
 
-def _prepare(
-    scores: jax.Array,
-    relevance: jax.Array,
-    mask: jax.Array | None,
-    num_relevant: jax.Array | None,
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Relevance restricted to the mask, the mask, and the AP denominators."""
-    mask = jnp.ones(jnp.shape(scores), bool) if mask is None else jnp.asarray(mask, bool)
-    relevance = jnp.asarray(relevance, bool) & mask
+@jax.jit
+def _order_key(scores: jax.Array) -> jax.Array:
+    """int32 keys ordered like the canonical float32 scores: a > b exactly when key(a) > key(b)."""
+    bits = lax.bitcast_convert_type(_canonical(scores).astype(jnp.float32), jnp.int32)
+    return jnp.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+
+
+def _prepare(scores, relevance, mask, num_relevant, xp=jnp):
+    """Relevance restricted to the mask, the mask, and the AP denominators (`xp`: jnp or np)."""
+    mask = xp.ones(xp.shape(scores), bool) if mask is None else xp.asarray(mask, bool)
+    relevance = xp.asarray(relevance, bool) & mask
     if num_relevant is None:
         num_relevant = relevance.sum(-1)
-    return relevance, mask, jnp.asarray(num_relevant, jnp.int32)
+    return relevance, mask, xp.asarray(num_relevant, xp.int32)
 
 
 def _ranked_relevance(scores: jax.Array, relevance: jax.Array, mask: jax.Array) -> jax.Array:
@@ -80,20 +83,44 @@ def _ranks(ranked: jax.Array) -> jax.Array:
     return jnp.arange(1, ranked.shape[-1] + 1, dtype=jnp.int32)
 
 
-def _ap_from_ranked(ranked: jax.Array, num_relevant: jax.Array) -> jax.Array:
+def _relevant_ranks(scores, relevance, mask) -> tuple[jax.Array, jax.Array]:
+    """Ranks of the relevant masked-in items ([Q, N], ascending, then padding) and their count,
+    from a full sort of every row."""
+    ranked = _ranked_relevance(scores, relevance, mask)
     hits = jnp.cumsum(ranked, -1)
-    total = jnp.sum(jnp.where(ranked > 0, hits / _ranks(ranked), 0.0), -1)
+    rows = jnp.arange(ranked.shape[0])[:, None]
+    slots = jnp.where(ranked > 0, hits - 1, ranked.shape[-1])
+    ranks = jnp.zeros((ranked.shape[0], ranked.shape[-1] + 1), jnp.int32)
+    ranks = ranks.at[rows, slots].set(_ranks(ranked)[None])[:, :-1]
+    return ranks, hits[:, -1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Every metric but the raw curve depends only on the ranks of the relevant items: the j-th
+# relevant item (j = 1, 2, ...) at rank r_j contributes precision j / r_j.
+
+
+def _hit_precision(ranks: jax.Array, found: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Precision at each relevant item ([Q, R], 0 on padding) and which slots are real."""
+    valid = jnp.arange(ranks.shape[-1]) < found[..., None]
+    hits = jnp.arange(1, ranks.shape[-1] + 1, dtype=jnp.float32)
+    return jnp.where(valid, hits / jnp.maximum(ranks, 1), 0.0), valid
+
+
+def _ap_from_ranks(ranks: jax.Array, found: jax.Array, num_relevant: jax.Array) -> jax.Array:
+    precision, _ = _hit_precision(ranks, found)
+    total = jnp.sum(precision, -1)
     return jnp.where(num_relevant > 0, total / jnp.maximum(num_relevant, 1), 0.0)
 
 
-def _ap_at_k_from_ranked(
-    ranked: jax.Array, num_relevant: jax.Array, k: int, denominator: Denominator
+def _ap_at_k_from_ranks(
+    ranks: jax.Array, found: jax.Array, num_relevant: jax.Array, k: int, denominator: Denominator
 ) -> jax.Array:
-    top = ranked[..., :k]
-    hits = jnp.cumsum(top, -1)
-    total = jnp.sum(jnp.where(top > 0, hits / _ranks(top), 0.0), -1)
+    precision, valid = _hit_precision(ranks, found)
+    top = valid & (ranks <= k)
+    total = jnp.sum(jnp.where(top, precision, 0.0), -1)
     if denominator == "hits":
-        count = hits[..., -1]
+        count = jnp.sum(top, -1)
     elif denominator == "min_k_relevant":
         count = jnp.minimum(num_relevant, k)
     else:
@@ -101,20 +128,21 @@ def _ap_at_k_from_ranked(
     return jnp.where((num_relevant > 0) & (count > 0), total / jnp.maximum(count, 1), 0.0)
 
 
-def _interpolated_from_ranked(
-    ranked: jax.Array, num_relevant: jax.Array, num_levels: int
+def _interpolated_from_ranks(
+    ranks: jax.Array, found: jax.Array, num_relevant: jax.Array, num_levels: int
 ) -> jax.Array:
-    """Max precision at recall ≥ level, levels 1/L..1; 0 where that recall is never reached."""
-    hits = jnp.cumsum(ranked, -1)
-    precision = jnp.where(ranked > 0, hits / _ranks(ranked), 0.0)
+    """Max precision at recall ≥ level, levels 1/L..1; 0 where that recall is never reached.
+
+    Precision peaks at relevant items, so the max over ranks from the first one reaching recall
+    l / L is the max over relevant items from the j-th on, j = ceil(l R / L) (exact integers).
+    """
+    precision, _ = _hit_precision(ranks, found)
     best_from = lax.cummax(precision, axis=precision.ndim - 1, reverse=True)
-    best_from = jnp.concatenate([best_from, jnp.zeros_like(best_from[..., :1])], -1)
-    # Recall level l / L is reached at the first rank where L * hits >= l * R (exact integers).
     levels = jnp.arange(1, num_levels + 1, dtype=jnp.int32)
-    targets = levels * num_relevant[..., None]
-    first = jax.vmap(functools.partial(jnp.searchsorted, side="left"))(num_levels * hits, targets)
-    value = jnp.take_along_axis(best_from, first, axis=-1)
-    return jnp.where(num_relevant[..., None] > 0, value, 0.0)
+    first = (levels * num_relevant[..., None] + num_levels - 1) // num_levels - 1
+    value = jnp.take_along_axis(best_from, jnp.clip(first, 0, ranks.shape[-1] - 1), axis=-1)
+    reached = (num_relevant[..., None] > 0) & (first < found[..., None])
+    return jnp.where(reached, value, 0.0)
 
 
 @jax.jit
@@ -126,7 +154,7 @@ def average_precision(
 ) -> jax.Array:
     """[Q] average precision of each query (0 where it has no relevant item)."""
     relevance, mask, num_relevant = _prepare(scores, relevance, mask, num_relevant)
-    return _ap_from_ranked(_ranked_relevance(scores, relevance, mask), num_relevant)
+    return _ap_from_ranks(*_relevant_ranks(scores, relevance, mask), num_relevant)
 
 
 @functools.partial(jax.jit, static_argnames=("k", "denominator"))
@@ -144,8 +172,8 @@ def average_precision_at_k(
     with none scores 0); `"min_k_relevant"` divides by min(k, R).
     """
     relevance, mask, num_relevant = _prepare(scores, relevance, mask, num_relevant)
-    ranked = _ranked_relevance(scores, relevance, mask)
-    return _ap_at_k_from_ranked(ranked, num_relevant, k, denominator)
+    ranks, found = _relevant_ranks(scores, relevance, mask)
+    return _ap_at_k_from_ranks(ranks, found, num_relevant, k, denominator)
 
 
 @functools.partial(jax.jit, static_argnames=("num_levels",))
@@ -158,8 +186,8 @@ def interpolated_precision(
 ) -> jax.Array:
     """[Q, num_levels] interpolated precision at recall 1/L, 2/L, ..., 1 (default 0.05 ... 1.0)."""
     relevance, mask, num_relevant = _prepare(scores, relevance, mask, num_relevant)
-    ranked = _ranked_relevance(scores, relevance, mask)
-    return _interpolated_from_ranked(ranked, num_relevant, num_levels)
+    ranks, found = _relevant_ranks(scores, relevance, mask)
+    return _interpolated_from_ranks(ranks, found, num_relevant, num_levels)
 
 
 @jax.jit
@@ -196,7 +224,7 @@ def mean_average_precision(
 ) -> jax.Array:
     """mAP over the queries with at least one relevant item."""
     relevance, mask, num_relevant = _prepare(scores, relevance, mask, num_relevant)
-    ap = _ap_from_ranked(_ranked_relevance(scores, relevance, mask), num_relevant)
+    ap = _ap_from_ranks(*_relevant_ranks(scores, relevance, mask), num_relevant)
     return mean_over_queries(ap, num_relevant)
 
 
@@ -210,12 +238,18 @@ def micro_average_precision(
     """µAP: AP of one ranking of all masked-in (query, item) pairs, R = Σ num_relevant."""
     relevance, mask, num_relevant = _prepare(scores, relevance, mask, num_relevant)
     flat = lambda x: jnp.reshape(x, (1, -1))
-    ranked = _ranked_relevance(flat(scores), flat(relevance), flat(mask))
-    return _ap_from_ranked(ranked, jnp.sum(num_relevant)[None])[0]
+    ranks, found = _relevant_ranks(flat(scores), flat(relevance), flat(mask))
+    return _ap_from_ranks(ranks, found, jnp.sum(num_relevant)[None])[0]
 
 
 # ---------------------------------------------------------------------------------------------
-# Chunked drivers: blocks of `chunk_size` queries, the last one padded so everything compiles once.
+# Chunked drivers: no sort of the database. The relevant (query, item) pairs — the "keys" — are
+# put in pooled ranking order once (score descending, row-major pair index ascending). Each block
+# of `chunk_size` queries then finds, for every masked-in pair p, the number of keys ranked at or
+# before it, position(p), by binary search (narrowed by a lookup table on the score bits), and
+# counts pairs per (query, position): a key at pooled position t is preceded in its query by the
+# pairs of that query with position ≤ t, and in the pool by all such pairs. Cost O(Q N log
+# (keys per bucket)); memory a few [chunk_size, N] and [chunk_size, keys] arrays.
 
 
 def _host_inputs(
@@ -228,22 +262,157 @@ def _host_inputs(
     scores = np.asarray(scores)
     if scores.ndim != 2:
         raise ValueError(f"scores must be [Q, N], got shape {scores.shape}")
-    mask = np.ones(scores.shape, bool) if mask is None else np.asarray(mask, bool)
-    relevance = np.asarray(relevance, bool)
-    if relevance.shape != scores.shape or mask.shape != scores.shape:
-        raise ValueError(
-            f"scores {scores.shape}, relevance {relevance.shape} and mask {mask.shape} must match"
-        )
-    relevance = relevance & mask
-    found = relevance.sum(-1)
-    if num_relevant is None:
-        return scores, relevance, mask, found
-    num_relevant = np.asarray(num_relevant, np.int64)
+    shapes = [np.shape(x) for x in (relevance, mask) if x is not None]
+    if any(shape != scores.shape for shape in shapes):
+        raise ValueError(f"scores {scores.shape}, relevance and mask {shapes} must match")
+    found = _prepare(scores, relevance, mask, None, xp=np)[2]
+    relevance, mask, num_relevant = _prepare(scores, relevance, mask, num_relevant, xp=np)
     if num_relevant.shape != found.shape:
         raise ValueError(f"num_relevant must be [{len(found)}], got shape {num_relevant.shape}")
     if np.any(num_relevant < found):
         raise ValueError("num_relevant is smaller than the relevant items inside the mask")
+    if scores.size >= np.iinfo(np.int32).max:
+        raise ValueError(f"too many pairs for int32 indices: {scores.size}")
     return scores, relevance, mask, num_relevant
+
+
+def _next_power_of_two(n: int, minimum: int = 1) -> int:
+    return max(minimum, 1 << max(n - 1, 0).bit_length())
+
+
+class _Keys(NamedTuple):
+    """The relevant pairs in pooled ranking order, padded to a power of two, and a lookup table.
+
+    A pair with order key K falls in bucket (key[0] - K) >> shift; the keys of bucket b are
+    key[start[b]:start[b + 1]] (uint32 arithmetic; keys above key[0] or below key[count - 1]
+    are handled apart).
+    """
+
+    key: np.ndarray  # [T] int32 `_order_key` of the score, descending
+    flat: np.ndarray  # [T] int32 pair index q * N + n, ascending among equal keys
+    tie_end: np.ndarray  # [T] int32 end of the run of equal keys each key is in
+    count: int
+    shift: int
+    start: np.ndarray  # [M + 1] int32
+    search_steps: int  # binary search steps for the largest bucket
+    tie_steps: int  # ... and for the longest run of equal keys
+    row_positions: np.ndarray  # [Q, Rmax] int32 pooled positions of each query's keys, ascending
+    found: np.ndarray  # [Q] relevant pairs inside the mask
+
+
+def _pooled_keys(scores: np.ndarray, relevance: np.ndarray) -> _Keys:
+    rows, cols = np.nonzero(relevance)
+    count = len(rows)
+    size = _next_power_of_two(count, 64)
+    values = np.zeros(size, np.float32)
+    values[:count] = scores[rows, cols]
+    keys = np.asarray(_order_key(values))[:count]
+    flat = (rows * scores.shape[1] + cols).astype(np.int32)
+    order = np.lexsort((flat, -keys.astype(np.int64)))
+    keys, flat = keys[order], flat[order]
+    tie_end = np.searchsorted(-keys.astype(np.int64), -keys.astype(np.int64), side="right")
+    span = int(keys[0]) - int(keys[-1])
+    num_buckets = _next_power_of_two(8 * count, 1024)
+    shift = max(span.bit_length() - num_buckets.bit_length() + 1, 0)
+    unsigned = keys.view(np.uint32)
+    buckets = (unsigned[0] - unsigned) >> np.uint32(shift)
+    start = np.searchsorted(buckets, np.arange(num_buckets + 1)).astype(np.int32)
+    position = np.empty(count, np.int32)
+    position[order] = np.arange(count)  # rows are grouped in `np.nonzero` order
+    found = np.bincount(rows, minlength=len(scores))
+    first = np.concatenate([[0], np.cumsum(found)[:-1]])
+    by_row = np.lexsort((position, rows))
+    row_positions = np.zeros((len(scores), _next_power_of_two(int(found.max()))), np.int32)
+    row_positions[rows[by_row], np.arange(count) - first[rows[by_row]]] = position[by_row]
+    pad = lambda x, value: np.concatenate([x, np.full(size - count, value, np.int32)])
+    return _Keys(
+        key=pad(keys, np.iinfo(np.int32).min),
+        flat=pad(flat, np.iinfo(np.int32).max),
+        tie_end=pad(tie_end.astype(np.int32), count),
+        count=count,
+        shift=shift,
+        start=start,
+        search_steps=int(np.diff(start).max()).bit_length(),
+        tie_steps=int(np.max(tie_end - np.arange(count))).bit_length(),
+        row_positions=row_positions,
+        found=found,
+    )
+
+
+def _search(position, upper, steps, before):
+    """Largest p in [position, upper] with before(t) true for t = position..p - 1 (`before` holds
+    on a prefix), by `steps` halvings. A loop, not unrolled: XLA:CPU would fuse every earlier
+    step (and the inputs) into the next and recompute them."""
+
+    def halve(i, position):
+        candidate = position + jnp.left_shift(1, steps - 1 - i)
+        return jnp.where((candidate <= upper) & before(candidate - 1), candidate, position)
+
+    return lax.fori_loop(0, steps, halve, position)
+
+
+@functools.partial(jax.jit, static_argnames=("shift",))
+def _pooled_positions(
+    scores, mask, offset, key, flat, tie_end, count, start, *, shift, search_steps, tie_steps
+):
+    """[B, N] number of keys ranked at or before each pair (T + 1 for masked-out pairs)."""
+    num_rows, size = scores.shape
+    last = key.shape[0] - 1
+    pair_key = _order_key(scores)
+    pair = offset + jnp.arange(num_rows, dtype=jnp.int32)[:, None] * size + jnp.arange(size)
+    top, bottom = key[0], key[jnp.maximum(count - 1, 0)]
+    inside = (pair_key <= top) & (pair_key >= bottom)
+    unsigned = lambda x: lax.bitcast_convert_type(x, jnp.uint32)
+    bucket = (unsigned(top) - unsigned(pair_key)) >> shift
+    bucket = jnp.where(inside, bucket, 0).astype(jnp.int32)
+    lower = start[bucket]
+    upper = jnp.where(inside, start[bucket + 1], lower)
+    # Keys with a strictly higher score, then equal keys with a lower pair index.
+    higher = _search(lower, upper, search_steps, lambda t: key[jnp.minimum(t, last)] > pair_key)
+    higher = jnp.where(pair_key > top, 0, jnp.where(pair_key < bottom, count, higher))
+    at = jnp.minimum(higher, last)
+    tied_end = jnp.where((higher < count) & (key[at] == pair_key), tie_end[at], higher)
+    position = _search(higher, tied_end, tie_steps, lambda t: flat[jnp.minimum(t, last)] <= pair)
+    return jnp.where(mask, position, key.shape[0] + 1)
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("shift", "k", "denominator", "num_levels"),
+)
+def _block_metrics(
+    scores,
+    mask,
+    offset,
+    num_relevant,
+    row_positions,
+    found,
+    keys,
+    *,
+    shift,
+    search_steps,
+    tie_steps,
+    k,
+    denominator,
+    num_levels,
+):
+    """Per-query metrics of a block of queries and, per pooled key, the block's pairs before it."""
+    position = _pooled_positions(
+        scores, mask, offset, *keys, shift=shift, search_steps=search_steps, tie_steps=tie_steps
+    )
+    num_rows, num_keys = position.shape[0], keys[0].shape[0]
+    bins = position + (num_keys + 2) * jnp.arange(num_rows, dtype=jnp.int32)[:, None]
+    counts = jnp.zeros(num_rows * (num_keys + 2), jnp.int32).at[bins.reshape(-1)].add(1)
+    # before[q, t]: pairs of query q ranked before the key at pooled position t (key excluded).
+    before = jnp.cumsum(counts.reshape(num_rows, num_keys + 2)[:, :num_keys], axis=1)
+    ranks = 1 + jnp.take_along_axis(before, row_positions, axis=1)
+    ap_at_k = None if k is None else _ap_at_k_from_ranks(ranks, found, num_relevant, k, denominator)
+    return (
+        _ap_from_ranks(ranks, found, num_relevant),
+        _interpolated_from_ranks(ranks, found, num_relevant, num_levels),
+        ap_at_k,
+        jnp.sum(before, 0),
+    )
 
 
 def _query_blocks(num_queries: int, chunk_size: int | None) -> tuple[int, range]:
@@ -252,18 +421,7 @@ def _query_blocks(num_queries: int, chunk_size: int | None) -> tuple[int, range]
 
 
 def _pad_rows(x: np.ndarray, rows: int) -> np.ndarray:
-    return np.pad(x, [(0, rows - len(x))] + [(0, 0)] * (x.ndim - 1))
-
-
-@functools.partial(jax.jit, static_argnames=("k", "denominator", "num_levels"))
-def _block_metrics(scores, relevance, mask, num_relevant, k, denominator, num_levels):
-    ranked = _ranked_relevance(scores, relevance, mask)
-    ap_at_k = None if k is None else _ap_at_k_from_ranked(ranked, num_relevant, k, denominator)
-    return (
-        _ap_from_ranked(ranked, num_relevant),
-        _interpolated_from_ranked(ranked, num_relevant, num_levels),
-        ap_at_k,
-    )
+    return x if len(x) == rows else np.pad(x, [(0, rows - len(x))] + [(0, 0)] * (x.ndim - 1))
 
 
 def chunked_query_metrics(
@@ -277,46 +435,54 @@ def chunked_query_metrics(
     num_levels: int = NUM_RECALL_LEVELS,
     chunk_size: int | None = 16,
 ) -> QueryMetrics:
-    """AP, interpolated precision and (if k) AP@k for every query, `chunk_size` queries at a time.
+    """AP, interpolated precision, (if k) AP@k for every query, and µAP, `chunk_size` queries at
+    a time, without sorting the database.
 
-    Peak memory is a few [chunk_size, N] arrays (chunk_size=None: all queries at once).
+    Peak memory is a few [chunk_size, N] and [chunk_size, relevant pairs] arrays (chunk_size=None:
+    all queries at once).
     """
     scores, relevance, mask, num_relevant = _host_inputs(scores, relevance, mask, num_relevant)
-    if k is not None:
-        k = min(k, scores.shape[1])
-    size, starts = _query_blocks(len(scores), chunk_size)
-    outputs = []
+    if k is not None and denominator not in ("hits", "min_k_relevant"):
+        raise ValueError(f"denominator must be 'hits' or 'min_k_relevant', got {denominator!r}")
+    num_queries, size = scores.shape
+    if not relevance.any():
+        zeros = np.zeros(num_queries, np.float32)
+        ap_at_k = None if k is None else zeros
+        interpolated = np.zeros((num_queries, num_levels), np.float32)
+        return QueryMetrics(zeros, interpolated, num_relevant, ap_at_k, 0.0)
+    keys = _pooled_keys(scores, relevance)
+    table = tuple(
+        jnp.asarray(x) for x in (keys.key, keys.flat, keys.tie_end, keys.count, keys.start)
+    )
+    steps = dict(search_steps=np.int32(keys.search_steps), tie_steps=np.int32(keys.tie_steps))
+    rows, starts = _query_blocks(num_queries, chunk_size)
+    outputs, before = [], np.zeros(len(keys.key), np.int64)
     for start in starts:
-        block = [_pad_rows(x[start : start + size], size) for x in (scores, relevance, mask)]
-        count = _pad_rows(num_relevant[start : start + size], size)
-        out = _block_metrics(*block, count, k, denominator, num_levels)
-        outputs.append([None if o is None else np.asarray(o)[: len(scores) - start] for o in out])
-    ap, interp, ap_at_k = (
+        block = slice(start, start + rows)
+        inputs = [
+            _pad_rows(x[block], rows)
+            for x in (scores, mask, num_relevant, keys.row_positions, keys.found)
+        ]
+        *out, pooled = _block_metrics(
+            *inputs[:2],
+            np.int32(start * size),
+            *inputs[2:],
+            table,
+            shift=keys.shift,
+            **steps,
+            k=k,
+            denominator=denominator,
+            num_levels=num_levels,
+        )
+        outputs.append([None if o is None else np.asarray(o)[: num_queries - start] for o in out])
+        before += np.asarray(pooled)
+    ap, interpolated, ap_at_k = (
         None if parts[0] is None else np.concatenate(parts) for parts in zip(*outputs, strict=True)
     )
-    return QueryMetrics(ap, interp, num_relevant, ap_at_k)
-
-
-@jax.jit
-def _pooled_counts_before(scores, mask, offset, key_scores, key_flat):
-    """For each key (score, flat index) the number of masked-in pairs of this block ranked above it.
-
-    The block covers the flat pair indices [offset, offset + scores.size).
-    """
-    scores = _canonical(scores).reshape(-1)
-    valid = mask.reshape(-1)
-    iota = jnp.arange(scores.shape[0], dtype=jnp.int32)
-    negated = jnp.where(valid, -scores, jnp.inf)
-    _, negated, order = lax.sort(((~valid).astype(jnp.int32), negated, iota), num_keys=2)
-    target = -_canonical(key_scores)
-    above = jnp.searchsorted(negated, target, side="left")  # strictly higher score
-    at_least = jnp.minimum(jnp.searchsorted(negated, target, side="right"), valid.sum())
-    position = jnp.zeros_like(iota).at[order].set(iota)  # rank of each pair within the block
-    local = key_flat - offset
-    inside = (local >= 0) & (local < scores.shape[0])
-    within = position[jnp.clip(local, 0, scores.shape[0] - 1)]
-    # Ties go to the lower flat index: all of an earlier block's ties rank above the key.
-    return jnp.where(inside, within, jnp.where(local < 0, above, at_least))
+    total = int(num_relevant.sum())
+    hits = np.arange(1, keys.count + 1)
+    micro = float(np.sum(hits / (before[: keys.count] + 1)) / total)
+    return QueryMetrics(ap, interpolated, num_relevant, ap_at_k, micro)
 
 
 def chunked_micro_average_precision(
@@ -327,26 +493,8 @@ def chunked_micro_average_precision(
     *,
     chunk_size: int = 16,
 ) -> float:
-    """µAP equal to `micro_average_precision`, computed on blocks of `chunk_size` queries.
-
-    The relevant pairs are collected once; each block then adds, for every relevant pair, how many
-    of its pairs rank above it (one sort and two binary searches per block).
-    """
-    scores, relevance, mask, num_relevant = _host_inputs(scores, relevance, mask, num_relevant)
-    total = int(num_relevant.sum())
-    if total == 0:
-        return 0.0
-    if scores.size >= np.iinfo(np.int32).max:
-        raise ValueError(f"too many pairs for int32 indices: {scores.size}")
-    rows, cols = np.nonzero(relevance)
-    key_flat = (rows * scores.shape[1] + cols).astype(np.int32)
-    key_scores = np.asarray(_canonical(scores[rows, cols]))
-    hits = np.empty(len(key_flat), np.float64)
-    hits[np.lexsort((key_flat, -key_scores))] = np.arange(1, len(key_flat) + 1)
-    size, starts = _query_blocks(len(scores), chunk_size)
-    above = np.zeros(len(key_flat), np.int64)
-    for start in starts:
-        block = [_pad_rows(x[start : start + size], size) for x in (scores, mask)]
-        offset = np.int32(start * scores.shape[1])
-        above += np.asarray(_pooled_counts_before(*block, offset, key_scores, key_flat))
-    return float(np.sum(hits / (above + 1)) / total)
+    """µAP equal to `micro_average_precision`, computed on blocks of `chunk_size` queries (the
+    pass of `chunked_query_metrics`, which also returns it)."""
+    return chunked_query_metrics(
+        scores, relevance, mask, num_relevant, chunk_size=chunk_size
+    ).micro_average_precision

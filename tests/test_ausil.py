@@ -126,6 +126,24 @@ def test_padding_gives_identical_results(model):
         np.testing.assert_allclose(batched.raw[i, :rows, :cols], raw, atol=2e-5)
 
 
+def test_comparator_on_a_padded_matrix(model):
+    # The comparator called on a similarity matrix (padding done on the matrix, not on segments).
+    rng = np.random.default_rng(9)
+    params = np_params(model)
+    sizes = [(10, 17), (16, 12), (13, 16)]
+    sim = 1e3 * rng.normal(size=(len(sizes), 16, 17)).astype(np.float32)
+    for i, (n, m) in enumerate(sizes):
+        sim[i, :n, :m] = rng.uniform(-1, 1, size=(n, m))
+    rows, cols = jnp.array([n for n, _ in sizes]), jnp.array([m for _, m in sizes])
+    raw, out_rows, out_cols = nnx.jit(lambda c, s, r, k: c(s, r, k))(
+        model.comparator, sim, rows, cols
+    )
+    for i, (n, m) in enumerate(sizes):
+        expected = np_comparator(params, sim[i, :n, :m].astype(np.float64))
+        assert (out_rows[i], out_cols[i]) == expected.shape
+        np.testing.assert_allclose(raw[i, : n // 4, : m // 4], expected, atol=2e-5)
+
+
 def test_one_compilation_serves_all_lengths(model):
     rng = np.random.default_rng(8)
     graphdef, state = nnx.split(model)

@@ -80,3 +80,33 @@ def test_late_fusion_on_a_padded_batch():
         frames = _numpy_forward(model, _normalize(v.astype(np.float64)))
         want = _normalize(frames.mean(0), zero_mean=False)
         np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-6)
+
+
+def _bf16(x):
+    return np.asarray(jnp.asarray(x, jnp.bfloat16).astype(jnp.float32), np.float64)
+
+
+@pytest.mark.parametrize("shape", [(6, 16, 5), (5, 7, 3), (4, 12, 9)])
+def test_low_precision_matmul_and_its_gradients_use_rounded_inputs(shape):
+    m, k, n = shape
+    rng = np.random.default_rng(5)
+    x, kernel, g = (rng.normal(size=s).astype(np.float32) for s in [(m, k), (k, n), (m, n)])
+    out, vjp = jax.vjp(lambda x, w: dml.low_precision_matmul(x, w, jnp.bfloat16), x, kernel)
+    assert out.dtype == jnp.float32
+    np.testing.assert_allclose(out, _bf16(x) @ _bf16(kernel), rtol=1e-5, atol=1e-5)
+    dx, dkernel = vjp(jnp.asarray(g))
+    assert dx.dtype == dkernel.dtype == jnp.float32
+    np.testing.assert_allclose(dx, _bf16(g) @ _bf16(kernel).T, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dkernel, _bf16(x).T @ _bf16(g), rtol=1e-5, atol=1e-5)
+
+
+def test_bfloat16_compute_keeps_float32_params_and_stays_close():
+    exact = dml.DML(12, (9, 7), 5, rngs=nnx.Rngs(1))
+    mixed = dml.DML(12, (9, 7), 5, compute_dtype="bfloat16", rngs=nnx.Rngs(1))
+    assert dml.DML(12, compute_dtype="float32", rngs=nnx.Rngs(1)).compute_dtype is None
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(nnx.state(mixed, nnx.Param)))
+    x = np.random.default_rng(0).normal(size=(2, 3, 12)).astype(np.float32)
+    out = mixed(x)
+    assert out.shape == (2, 3, 5) and out.dtype == jnp.float32
+    np.testing.assert_allclose(out, exact(x), atol=3e-2)
+    assert not np.allclose(out, exact(x), atol=1e-6)  # it did round

@@ -62,13 +62,20 @@ def test_offline_batches_cover_every_triplet_once_per_epoch():
         seen = []
         for step in range(epoch * 3, epoch * 3 + 3):
             batch = task.batch(step)
-            assert batch["anchor"].shape == (8, 12) and batch["valid"].shape == (8,)
-            rows = np.stack([batch[k][:, 0] for k in ("anchor", "positive", "negative")], 1)
-            seen += rows[batch["valid"]].astype(int).tolist()
+            assert batch["triplets"].shape == (8, 3) and batch["valid"].shape == (8,)
+            videos, real = batch["x"][:, 0], batch["triplets"].max() + 1
+            assert batch["x"].shape[1] == 12 and np.all(batch["x"][real:] == 0)  # padding
+            assert len(set(videos[:real].tolist())) == real  # each video once
+            seen += videos[batch["triplets"]][batch["valid"]].astype(int).tolist()
         assert sorted(seen) == sorted(triplets.tolist())
     again = dml_training.OfflineTripletTask(features, triplets, tiny_config())
-    np.testing.assert_array_equal(again.batch(4)["anchor"], task.batch(4)["anchor"])
-    assert not np.array_equal(task.batch(0)["anchor"], task.batch(3)["anchor"])
+    eight = dml_training.OfflineTripletTask(features, triplets, tiny_config(num_devices=8))
+    for step in range(6):  # rows padded to a multiple of the devices, at most 3 a triplet
+        rows, videos = len(eight.batch(step)["x"]), eight.batch(step)["triplets"].max() + 1
+        assert rows % 8 == 0 and videos <= rows <= 24
+    np.testing.assert_array_equal(again.batch(4)["x"], task.batch(4)["x"])
+    np.testing.assert_array_equal(again.batch(4)["triplets"], task.batch(4)["triplets"])
+    assert not np.array_equal(task.batch(0)["x"], task.batch(3)["x"])
 
 
 def test_injection_appends_features_and_shifts_rows():
@@ -148,9 +155,10 @@ def test_offline_loss_with_l2_matches_numpy():
             x = np.tanh(x @ np.asarray(layer.kernel[...]) + np.asarray(layer.bias[...]))
         return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
+    assert len(batch["x"]) == 8  # videos 0, 1, 4, 5, 8, 9, 10, 20, each embedded once
     a, p, n = (
-        forward(batch[k][batch["valid"]].astype(np.float64))
-        for k in ("anchor", "positive", "negative")
+        forward(batch["x"][batch["triplets"][batch["valid"], i]].astype(np.float64))
+        for i in range(3)
     )
     losses = np.maximum(0, ((a - p) ** 2).sum(1) - ((a - n) ** 2).sum(1) + 0.7)
     l2 = 0.5 * 1e-3 * sum((w**2).sum() for w in params_of(model))
@@ -201,6 +209,26 @@ def test_resume_continues_where_it_stopped_and_saves_the_network(tmp_path):
     assert "active_fraction" in rows[-1]
     with pytest.raises(FileNotFoundError, match="dml_train"):
         dml_training.load_dml(tmp_path / "nothing")
+
+
+def test_bfloat16_training_follows_float32(tmp_path):
+    features, groups = features_and_groups(n=40)
+    triplets = np.random.default_rng(2).integers(0, 40, size=(48, 3))
+    losses, params = {}, {}
+    for dtype in ("float32", "bfloat16"):
+        config = tiny_config(num_steps=12)
+        config.model.compute_dtype = dtype
+        task = dml_training.build_task(config, features, triplets, groups)
+        model, history = dml_training.train_dml(config, tmp_path / dtype, task)
+        losses[dtype] = np.array([r["loss"] for r in history if "loss" in r])
+        params[dtype] = params_of(model)
+    assert all(p.dtype == np.float32 for p in params["bfloat16"])
+    assert losses["float32"][-3:].mean() < 0.8 * losses["float32"][:3].mean()  # it learns
+    np.testing.assert_allclose(losses["bfloat16"], losses["float32"], rtol=0.03, atol=0.01)
+    for a, b in zip(params["bfloat16"], params["float32"], strict=True):
+        # Adam moves a weight by up to lr (1e-2) a step whatever the gradient's size, so a
+        # near-zero gradient of the other sign costs up to 2·lr; allow that on a few steps.
+        np.testing.assert_allclose(a, b, atol=0.03)
 
 
 def test_early_and_late_embeddings_match_the_model():

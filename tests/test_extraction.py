@@ -7,7 +7,8 @@ import pytest
 from flax import nnx
 
 from ndvr_jax import sharding
-from ndvr_jax.extraction import BatchEncoder, extract_to_store
+from ndvr_jax.backbones import create_backbone, mac
+from ndvr_jax.extraction import BatchEncoder, extract_to_store, micro_batch_size
 from ndvr_jax.io import video
 from ndvr_jax.io.store import FeatureStore
 from tests.media import write_test_video
@@ -74,3 +75,29 @@ def test_extract_to_store_batches_across_videos_resumes_and_logs_failures(tmp_pa
     assert again.done == [] and sorted(again.skipped) == ["v0", "v1", "v2", "v3"]
     assert set(again.failed) == {"bad", "gone"}
     assert jax.device_count() == 8
+
+
+@pytest.mark.parametrize(
+    "devices, micro_batch, dtype", [(1, 1, "float32"), (1, 4, "bfloat16"), (4, 1, "float32")]
+)
+def test_micro_batched_encoder_gives_the_same_features(devices, micro_batch, dtype):
+    model = create_backbone("efficientnet_lite0", weights=None, dtype=jnp.dtype(dtype))
+    images = np.random.default_rng(1).integers(0, 255, (13, 32, 32, 3), dtype=np.uint8)
+    mesh = sharding.make_mesh(devices)
+    whole = BatchEncoder(model, mac, mesh, batch_size=8, micro_batch=0)
+    micro = BatchEncoder(model, mac, mesh, batch_size=8, micro_batch=micro_batch)
+    assert (whole.micro_batch, micro.micro_batch) == (8 // devices, micro_batch)
+    assert micro.output_dim((32, 32, 3)) == whole.output_dim((32, 32, 3))
+    # The same numbers up to rounding: XLA may pick another conv algorithm for a smaller batch.
+    rtol, atol = {"float32": (1e-5, 1e-6), "bfloat16": (1e-2, 1e-3)}[dtype]
+    np.testing.assert_allclose(micro(images), whole(images), rtol=rtol, atol=atol)
+
+
+def test_micro_batch_size():
+    assert micro_batch_size("auto", 16, "cpu") == 2
+    assert micro_batch_size("auto", 5, "cpu") == 1
+    assert micro_batch_size("auto", 16, "gpu") == 16
+    assert micro_batch_size(None, 16, "cpu") == micro_batch_size("0", 16, "cpu") == 16
+    assert micro_batch_size("8", 16, "cpu") == micro_batch_size(8, 16, "gpu") == 8
+    with pytest.raises(ValueError, match="does not divide"):
+        micro_batch_size(3, 16, "cpu")

@@ -229,3 +229,86 @@ def test_bad_inputs_raise():
         metrics.chunked_micro_average_precision(scores[0], relevance[0])
     with pytest.raises(ValueError, match="denominator"):
         metrics.average_precision_at_k(scores, relevance, 2, denominator="all")
+
+
+def chunked_against_references(scores, relevance, mask=None, num_relevant=None, k=3):
+    """The sort-free chunked path against the per-query numpy references (and the pooled µAP)."""
+    mask = np.ones(scores.shape, bool) if mask is None else mask
+    ap, interpolated, num_relevant = references(scores, relevance, mask, num_relevant)
+    for chunk_size in (1, 2, None):
+        out = metrics.chunked_query_metrics(
+            scores, relevance, mask, num_relevant, k=k, chunk_size=chunk_size
+        )
+        np.testing.assert_allclose(out.average_precision, ap, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(out.interpolated_precision, interpolated, rtol=1e-5, atol=1e-7)
+        expected_at_k = [
+            reference_ap(*row, k=k)
+            for row in zip(scores, relevance & mask, mask, num_relevant, strict=True)
+        ]
+        np.testing.assert_allclose(out.average_precision_at_k, expected_at_k, rtol=1e-5)
+        expected_micro = (
+            reference_micro_ap(scores, relevance & mask, mask, num_relevant.sum())
+            if num_relevant.sum()
+            else 0.0
+        )
+        np.testing.assert_allclose(out.micro_average_precision, expected_micro, rtol=1e-5)
+
+
+def test_chunked_hand_built_ties_nan_negative_zero_and_infinities():
+    scores = np.array(
+        [
+            [np.nan, -0.0, 0.0, 1.0, 0.0, -np.inf, np.inf, 0.0],
+            [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],  # all tied: database order
+            [np.nan, np.nan, 2.0, -1.0, -1.0, np.nan, -2.0, -0.0],
+            [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],  # no relevant item
+        ],
+        np.float32,
+    )
+    relevance = np.array(
+        [[1, 0, 1, 0, 1, 1, 0, 1], [0, 1, 0, 0, 1, 0, 0, 1], [1, 0, 0, 1, 1, 1, 0, 0], [0] * 8],
+        bool,
+    )
+    mask = np.ones_like(relevance)
+    mask[0, 4] = mask[2, 0] = mask[1, 0] = False  # a masked-out relevant item never counts
+    chunked_against_references(scores, relevance, mask)
+    chunked_against_references(scores, relevance, mask, (relevance & mask).sum(-1) + 2)
+
+
+@pytest.mark.parametrize("levels", [None, 2, 5])
+def test_chunked_random_and_dense_relevance(levels):
+    scores, relevance, mask = random_problem(6, num_queries=6, size=50, levels=levels)
+    chunked_against_references(scores, relevance, mask, k=7)
+    dense = np.ones_like(relevance)  # every item relevant
+    chunked_against_references(scores, dense, mask, k=50)
+    chunked_against_references(scores, dense, None, k=1)
+
+
+@pytest.mark.parametrize("k", [1, 4, 5, 6, 10])
+def test_chunked_ap_at_k_boundaries(k):
+    scores = -np.arange(10, dtype=np.float32)[None].repeat(2, 0)  # item i at rank i + 1
+    relevance = np.zeros((2, 10), bool)
+    relevance[0, [0, 4, 5]] = True  # ranks 1, 5, 6
+    relevance[1, 9] = True  # rank 10
+    chunked_against_references(scores, relevance, k=k)
+
+
+def test_chunked_wide_score_range_and_crowded_buckets():
+    """Scores spanning many magnitudes (coarse lookup buckets) and runs of equal relevant scores."""
+    rng = np.random.default_rng(7)
+    scores = (rng.standard_normal((5, 300)) * 10.0 ** rng.integers(-30, 30, (5, 300))).astype(
+        np.float32
+    )
+    scores[:, :40] = 1e-3  # a long run of ties, many relevant
+    scores[2, 100:110] = np.finfo(np.float32).max
+    relevance = rng.random((5, 300)) < 0.3
+    chunked_against_references(scores, relevance, rng.random((5, 300)) < 0.9, k=20)
+
+
+def test_chunked_without_relevant_items():
+    scores, relevance, mask = random_problem(8, num_queries=3, size=10)
+    out = metrics.chunked_query_metrics(scores, np.zeros_like(relevance), mask, k=2)
+    assert not out.average_precision.any() and not out.interpolated_precision.any()
+    assert out.micro_average_precision == 0.0
+    # Relevant items exist but none is ranked: every AP is 0.
+    out = metrics.chunked_query_metrics(scores, relevance, np.zeros_like(mask), np.full(3, 2))
+    assert not out.average_precision.any() and out.micro_average_precision == 0.0

@@ -8,6 +8,7 @@ import pytest
 from ndvr_jax.data import triplets
 from ndvr_jax.data.datasets import VCDB, CCWebVideo, DatasetError, load_vcdb_pickle
 from ndvr_jax.data.feature_lists import FeatureError, read_feature_list
+from tests.test_triplets_cli import write_features
 
 
 def _unit_rows(n, dim=8, seed=0):
@@ -48,13 +49,8 @@ def reference_query_sets(features, sets, min_distance):
     return np.array(out, np.int64).reshape(-1, 3)
 
 
-def _write_features(tmp_path, arrays):
-    lines = []
-    for video_id, array in arrays.items():
-        np.save(tmp_path / f"{video_id}.npy", array)
-        lines.append(f"{video_id}\t{video_id}.npy")
-    (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
-    return read_feature_list(tmp_path / "list.txt")
+def _feature_files(tmp_path, arrays):
+    return read_feature_list(write_features(tmp_path, arrays))
 
 
 def _original_global_vector(frames):
@@ -69,7 +65,7 @@ def _original_global_vector(frames):
 def test_dataset_global_features(tmp_path):
     rng = np.random.default_rng(0)
     arrays = {f"v{i}": rng.normal(size=(i + 2, 6)).astype(np.float32) for i in range(4)}
-    files = _write_features(tmp_path, arrays)
+    files = _feature_files(tmp_path, arrays)
     ids = ["", "v2", "v0", "v3", "v1"]
     got = triplets.dataset_global_features(ids, files, workers=2)
     assert got.shape == (5, 6) and got.dtype == np.float32
@@ -143,7 +139,7 @@ def test_vcdb_end_to_end_from_original_files(tmp_path):
     ids = [f"video{i:03d}" for i in range(len(features))]
     rng = np.random.default_rng(7)
     frames = {v: features[i] + 0.1 * rng.normal(size=(4, 8)) for i, v in enumerate(ids)}
-    files = _write_features(tmp_path, frames)
+    files = _feature_files(tmp_path, frames)
     original = {
         "index": ids,
         "video_pairs": [

@@ -63,27 +63,14 @@ def waveform_windows(
     samples: np.ndarray, config: audio_io.AudioConfig = AUDIO
 ) -> audio_io.AudioWindows:
     """Windows of musicnn's spectrogram, statuses as `ndvr_jax.io.audio.waveform_windows`."""
-    y = np.asarray(samples, np.float32)
-    y = y - y.mean() if y.size else y
-    peak = float(np.abs(y).max()) if y.size else 0.0
-    if peak < config.silence_threshold:
-        empty = np.zeros((0, config.window_frames, config.n_mels), np.float32)
-        return audio_io.AudioWindows(empty, audio_io.AudioStatus.SILENT, y.size)
-    mel = log_mel(y / peak if config.normalize else y, config)
-    short = mel.shape[0] < config.window_frames
-    status = audio_io.AudioStatus.TOO_SHORT if short else audio_io.AudioStatus.OK
-    return audio_io.AudioWindows(audio_io.spectrogram_windows(mel, config), status, y.size)
+    return audio_io.waveform_windows(samples, config, spectrogram=log_mel)
 
 
 def load_windows(
     source: str | os.PathLike, config: audio_io.AudioConfig = AUDIO
 ) -> audio_io.AudioWindows:
     """Decodes a file's audio (16 kHz mono) and cuts musicnn's spectrogram into windows."""
-    decoded = audio_io.decode_audio(source, config.sample_rate)
-    if decoded.status is audio_io.AudioStatus.NO_AUDIO_STREAM:
-        empty = np.zeros((0, config.window_frames, config.n_mels), np.float32)
-        return audio_io.AudioWindows(empty, decoded.status, 0)
-    return waveform_windows(decoded.samples, config)
+    return audio_io.load_audio_windows(source, config, spectrogram=log_mel)
 
 
 def _batch_norm(features: int, rngs: nnx.Rngs) -> nnx.BatchNorm:

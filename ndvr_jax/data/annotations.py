@@ -136,7 +136,7 @@ def build_relevance(
     for row, query_id in enumerate(query_ids):
         labelled = annotation[query_id]
         relevant = {v for label in protocol.labels for v in labelled.get(label, ())}
-        not_in_database |= {v for ids in labelled.values() for v in ids} - column.keys()
+        not_in_database |= {v for ids in labelled.values() for v in ids if v not in column}
         relevance[row, [column[v] for v in relevant if v in column]] = True
         if protocol.restrict_to_annotated:
             annotated = {v for ids in labelled.values() for v in ids}

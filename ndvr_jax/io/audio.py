@@ -21,6 +21,7 @@ import dataclasses
 import enum
 import math
 import os
+from collections.abc import Callable
 from typing import IO
 
 import av
@@ -54,6 +55,10 @@ class AudioConfig:
     pad_db: float = 0.0
     normalize: bool = True
     silence_threshold: float = 1e-4
+
+
+# `spectrogram(samples, config) -> [n_frames, n_mels]` float32: a backbone's front-end.
+Spectrogram = Callable[[np.ndarray, AudioConfig], np.ndarray]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,12 +186,17 @@ def spectrogram_windows(mel: np.ndarray, config: AudioConfig = AudioConfig()) ->
     return padded[index]
 
 
-def waveform_windows(samples: np.ndarray, config: AudioConfig = AudioConfig()) -> AudioWindows:
+def waveform_windows(
+    samples: np.ndarray,
+    config: AudioConfig = AudioConfig(),
+    spectrogram: Spectrogram = mel_spectrogram,
+) -> AudioWindows:
     """Mel windows of a mono waveform, with status `silent`, `too_short` or `ok`.
 
     The DC offset is removed; a waveform whose peak is then below `silence_threshold` (or that has
     no samples) is `silent` and gives zero windows. Otherwise it is peak-normalised (if
-    `normalize`) and cut into windows; fewer frames than one window is `too_short`.
+    `normalize`), turned into `[n_frames, n_mels]` by `spectrogram(samples, config)` (default: the
+    dB Mel-spectrogram) and cut into windows; fewer frames than one window is `too_short`.
     """
     y = np.asarray(samples, np.float32)
     y = y - y.mean() if y.size else y
@@ -195,16 +205,18 @@ def waveform_windows(samples: np.ndarray, config: AudioConfig = AudioConfig()) -
         return AudioWindows(_no_windows(config), AudioStatus.SILENT, y.size)
     if config.normalize:
         y = y / peak
-    mel = mel_spectrogram(y, config)
+    mel = spectrogram(y, config)
     status = AudioStatus.TOO_SHORT if mel.shape[0] < config.window_frames else AudioStatus.OK
     return AudioWindows(spectrogram_windows(mel, config), status, y.size)
 
 
 def load_audio_windows(
-    source: str | os.PathLike | IO[bytes], config: AudioConfig = AudioConfig()
+    source: str | os.PathLike | IO[bytes],
+    config: AudioConfig = AudioConfig(),
+    spectrogram: Spectrogram = mel_spectrogram,
 ) -> AudioWindows:
-    """Decodes a file's audio and cuts its Mel-spectrogram into windows (see module docstring)."""
+    """Decodes a file's audio and cuts its spectrogram into windows (see `waveform_windows`)."""
     decoded = decode_audio(source, config.sample_rate)
     if decoded.status is AudioStatus.NO_AUDIO_STREAM:
         return AudioWindows(_no_windows(config), decoded.status, 0)
-    return waveform_windows(decoded.samples, config)
+    return waveform_windows(decoded.samples, config, spectrogram)

@@ -13,13 +13,21 @@ videos `[B, M, D]` with `p_len [B]`, rows past a video's length being padding (a
 
 * Width-1 symmetric padding equals repeating the edge row/column, so each comparator layer pads
   its input so that the row/column just past a pair's valid region is a copy of its last valid
-  row/column, exactly what padding the unpadded matrix would give.
+  row/column, exactly what padding the unpadded matrix would give. The first layer's padding is
+  done on the segments before the similarity matrix (a repeated segment is a repeated row or
+  column); the others with float masks, multiplies and zero pads only (see `_edge_pad`).
 * A valid output cell of a 3×3 valid conv reads only those cells, and a 2×2/stride-2 pool keeps
   `len // 2` valid cells, so the valid region of every layer equals the unpadded computation;
   after the comparator it is `(q_len // 4, p_len // 4)`.
 * Chamfer takes the max over valid columns only (others replaced by the dtype's lowest value) and
-  the mean over valid rows only. Padded cells hold finite garbage that no valid value (nor its
-  gradient) depends on.
+  the mean over valid rows only. Padded cells hold finite garbage (zeroed by multiplication
+  before each padding, hence "finite") that no valid value (nor its gradient) depends on.
+
+Speed on CPU: XLA:CPU hands chains of convolutions, pads, pools, reductions and float
+elementwise ops to YNNPACK as one fused kernel, but not selects, integer compares or
+concatenations of slices; everything in the comparator from the first convolution to the 1×1
+one is written with the former, so it compiles into one kernel (≈2× faster than with the padding
+as separate loops).
 """
 
 from __future__ import annotations
@@ -140,17 +148,62 @@ def pack_videos(
 # Comparator and Chamfer similarity
 
 
+def _pad_masks(n: int, lengths: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Float 0/1 masks of an axis of `n` cells with valid lengths `lengths` `[B]`: `valid`
+    `[B, n]` (cell < length), and over the padded axis `first` `[1, n + 2]` (index 0) and `after`
+    `[B, n + 2]` (index length + 1, the pad just past the valid region)."""
+    padded = jnp.arange(n + 2)[None, :]
+    valid = (jnp.arange(n)[None, :] < lengths[:, None]).astype(jnp.float32)
+    return (
+        valid,
+        (padded == 0).astype(jnp.float32),
+        (padded == lengths[:, None] + 1).astype(jnp.float32),
+    )
+
+
+def _edge_pad_axis(x: jax.Array, axis: int, first: jax.Array, after: jax.Array) -> jax.Array:
+    """Width-1 edge padding of the valid region along `axis` of `x` (zero past that region).
+
+    Sum of three zero-padded shifts, each nonzero only where its mask is: `x` itself, `x[0]` at
+    the first index, `x[len − 1]` at index `len + 1`. Every sum has one nonzero term, so exact.
+    """
+
+    def shifted(low: int) -> jax.Array:
+        widths = [(0, 0)] * x.ndim
+        widths[axis] = (low, 2 - low)
+        return jnp.pad(x, widths)
+
+    return shifted(1) + first * shifted(0) + after * shifted(2)
+
+
 def _edge_pad(x: jax.Array, rows: jax.Array, cols: jax.Array) -> jax.Array:
     """`[B, H, W, C]` → `[B, H + 2, W + 2, C]`: width-1 symmetric padding of each valid region.
 
-    Edge padding of the whole buffer, then the row (column) just past each valid region is
-    overwritten with its predecessor, the last valid row (column).
+    Cells past the valid region are zeroed (padding holds finite garbage: garbage × 0 = 0), then
+    each axis is edge-padded by `_edge_pad_axis`: only zero pads, multiplies and adds with float
+    masks, which stay inside the comparator's fused kernel (see the module docstring).
     """
-    x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-    row = jnp.arange(x.shape[1])[None, :, None, None]
-    x = jnp.where(row == rows[:, None, None, None] + 1, jnp.roll(x, 1, axis=1), x)
-    col = jnp.arange(x.shape[2])[None, None, :, None]
-    return jnp.where(col == cols[:, None, None, None] + 1, jnp.roll(x, 1, axis=2), x)
+    valid_r, first_r, after_r = _pad_masks(x.shape[1], rows)
+    valid_c, first_c, after_c = _pad_masks(x.shape[2], cols)
+    x = x * valid_r[:, :, None, None] * valid_c[:, None, :, None]
+    x = _edge_pad_axis(x, 1, first_r[:, :, None, None], after_r[:, :, None, None])
+    return _edge_pad_axis(x, 2, first_c[:, None, :, None], after_c[:, None, :, None])
+
+
+def _edge_pad_segments(x: jax.Array, lengths: jax.Array) -> jax.Array:
+    """`[..., L, K]` → `[..., L + 2, K]`: each video's valid segments with its first and last
+    one repeated once; the rows past that repeat the last one."""
+    n = x.shape[-2]
+    index = jnp.minimum(jnp.arange(-1, n + 1), jnp.asarray(lengths)[..., None] - 1)
+    return jnp.take_along_axis(x, jnp.clip(index, 0, n - 1)[..., None], axis=-2)
+
+
+def _conv(conv: nnx.Conv, x: jax.Array) -> jax.Array:
+    """A 3×3 layer's VALID convolution without its bias (added after pooling)."""
+    kernel = conv.kernel[...]
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
 
 
 def _max_pool(x: jax.Array) -> jax.Array:
@@ -193,12 +246,25 @@ class VideoComparator(nnx.Module):
         self, sim: jax.Array, rows: jax.Array, cols: jax.Array
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         """`[B, N, M]` with valid sizes `rows`, `cols` → raw output `[B, N//4, M//4]`, its sizes."""
-        x = sim[..., None]
-        for conv in (self.conv1, self.conv2):
-            x = _max_pool(jax.nn.relu(conv(_edge_pad(x, rows, cols))))
-            rows, cols = rows // 2, cols // 2
-        x = jax.nn.relu(self.conv3(_edge_pad(x, rows, cols)))
-        return self.fconv(x)[..., 0], rows, cols
+        return self.from_padded(_edge_pad(sim[..., None], rows, cols)[..., 0], rows, cols)
+
+    def from_padded(
+        self, padded: jax.Array, rows: jax.Array, cols: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """As `__call__`, given the similarity matrix already edge-padded: `[B, N + 2, M + 2]`.
+
+        Pooling comes before the bias and ReLU (exact: both are monotonic, so they commute with
+        max), on a quarter of the cells; the 1×1 conv to one channel is a product summed over
+        channels (a one-column matmul would leave the fused kernel).
+        """
+        conv_pool_relu = lambda conv, x: jax.nn.relu(_max_pool(_conv(conv, x)) + conv.bias[...])
+        x = conv_pool_relu(self.conv1, padded[..., None])
+        rows, cols = rows // 2, cols // 2
+        x = conv_pool_relu(self.conv2, _edge_pad(x, rows, cols))
+        rows, cols = rows // 2, cols // 2
+        x = jax.nn.relu(_conv(self.conv3, _edge_pad(x, rows, cols)) + self.conv3.bias[...])
+        raw = jnp.sum(x * self.fconv.kernel[...][0, 0, :, 0], axis=-1) + self.fconv.bias[...][0]
+        return raw, rows, cols
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,10 +311,16 @@ class AuSiL(nnx.Module):
         `[B, M, K]`; `q_len`, `p_len` are `[B]` valid segment counts (at least 4; 10 after
         `repeat_to_min_length`).
         """
+        if q_emb.ndim == 2 and jnp.ndim(q_len) > 0:  # one query, but a length per pair
+            q_emb = jnp.broadcast_to(q_emb, (p_emb.shape[0], *q_emb.shape))
         pattern = "nk,bmk->bnm" if q_emb.ndim == 2 else "bnk,bmk->bnm"
-        sim = jnp.einsum(pattern, q_emb, p_emb)
+        # The comparator's first padding, done on the segments (a repeated segment gives a
+        # repeated row or column of similarities): far cheaper than on the matrix.
+        padded = jnp.einsum(
+            pattern, _edge_pad_segments(q_emb, q_len), _edge_pad_segments(p_emb, p_len)
+        )
         q_len = jnp.broadcast_to(q_len, p_len.shape)
-        raw, rows, cols = self.comparator(sim, q_len, p_len)
+        raw, rows, cols = self.comparator.from_padded(padded, q_len, p_len)
         similarity = masked_chamfer(jnp.clip(raw, -1.0, 1.0), rows, cols)
         return PairOutput(similarity, raw, rows, cols)
 
