@@ -126,6 +126,36 @@ def test_padding_gives_identical_results(model):
         np.testing.assert_allclose(batched.raw[i, :rows, :cols], raw, atol=2e-5)
 
 
+def test_micro_batches_give_the_same_pairs_and_gradients(model):
+    rng = np.random.default_rng(10)
+    q, q_len = ausil.pack_videos([video(rng, n) for n in (10, 16, 12, 14, 11)], length=16)
+    p, p_len = ausil.pack_videos([video(rng, m) for m in (13, 10, 16, 12, 15)], length=16)
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+    def run(params, q, q_len, p, p_len, micro_batch):
+        m = nnx.merge(graphdef, params, rest)
+        return m.compare(m.embed(q), q_len, m.embed(p), p_len, micro_batch=micro_batch)
+
+    run = jax.jit(run, static_argnames="micro_batch")
+    loss = jax.jit(
+        jax.grad(lambda params, *rest: jnp.sum(run(params, *rest).similarity)),
+        static_argnums=5,
+    )
+    whole = run(params, q, q_len, p, p_len, 0)
+    expected_grad = loss(params, q, q_len, p, p_len, 0)
+    for micro_batch in (2, 3):  # 5 pairs: the last chunk is padded
+        chunked = run(params, q, q_len, p, p_len, micro_batch)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), chunked, whole)
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+            loss(params, q, q_len, p, p_len, micro_batch),
+            expected_grad,
+        )
+    one_query = run(params, q[0], q_len[0], p, p_len, 2).similarity
+    expected = run(params, q[0], q_len[0], p, p_len, 0).similarity
+    np.testing.assert_allclose(one_query, expected, atol=1e-6)
+
+
 def test_comparator_on_a_padded_matrix(model):
     # The comparator called on a similarity matrix (padding done on the matrix, not on segments).
     rng = np.random.default_rng(9)
