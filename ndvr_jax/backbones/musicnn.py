@@ -26,7 +26,6 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import librosa
 import numpy as np
 from flax import nnx
 
@@ -46,16 +45,7 @@ AUDIO = audio_io.AudioConfig(
 
 def log_mel(samples: np.ndarray, config: audio_io.AudioConfig = AUDIO) -> np.ndarray:
     """musicnn's input `[n_frames, n_mels]`: `log10(10000·mel + 1)` of the float16 Mel power."""
-    y = np.asarray(samples, np.float32)
-    if y.size < config.n_fft:
-        y = np.pad(y, (0, config.n_fft - y.size))
-    power = librosa.feature.melspectrogram(
-        y=y,
-        sr=config.sample_rate,
-        n_fft=config.n_fft,
-        hop_length=config.hop_length,
-        n_mels=config.n_mels,
-    ).T
+    power = audio_io.mel_power(samples, config, pad_mode="constant").T  # librosa's default
     return np.log10(10000 * power.astype(np.float16).astype(np.float32) + 1).astype(np.float32)
 
 

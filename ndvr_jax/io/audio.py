@@ -148,23 +148,30 @@ def encode_audio(
             container.mux(packet)
 
 
-def mel_spectrogram(samples: np.ndarray, config: AudioConfig = AudioConfig()) -> np.ndarray:
-    """dB Mel-spectrogram `[n_frames, n_mels]` (float32) of a mono waveform at the config's rate.
+def mel_power(
+    samples: np.ndarray, config: AudioConfig = AudioConfig(), pad_mode: str = "reflect"
+) -> np.ndarray:
+    """Mel power spectrogram `[n_mels, n_frames]` of a mono waveform at the config's rate
+    (librosa; frames centred, the signal's ends padded by `pad_mode`).
 
     Waveforms shorter than `n_fft` are zero-padded to `n_fft` samples first.
     """
     y = np.asarray(samples, np.float32)
     if y.size < config.n_fft:
         y = np.pad(y, (0, config.n_fft - y.size))
-    power = librosa.feature.melspectrogram(
+    return librosa.feature.melspectrogram(
         y=y,
         sr=config.sample_rate,
         n_fft=config.n_fft,
         hop_length=config.hop_length,
         n_mels=config.n_mels,
-        pad_mode="reflect",
+        pad_mode=pad_mode,
     )
-    return librosa.power_to_db(power).T.astype(np.float32)
+
+
+def mel_spectrogram(samples: np.ndarray, config: AudioConfig = AudioConfig()) -> np.ndarray:
+    """dB Mel-spectrogram `[n_frames, n_mels]` (float32) of a mono waveform (`mel_power`)."""
+    return librosa.power_to_db(mel_power(samples, config)).T.astype(np.float32)
 
 
 def num_windows(n_frames: int, config: AudioConfig = AudioConfig()) -> int:
