@@ -52,7 +52,7 @@ def evaluate(
     db_ids: Sequence[str] | None = None,
     exclude: Mapping[str, Iterable[str]] | None = None,
     k: int | None = None,
-    chunk_size: int = 16,
+    chunk_size: int | str | None = "auto",
 ) -> dict[str, Any]:
     """mAP, per-query AP, µAP and the interpolated PR curve of similarity results.
 
@@ -65,7 +65,8 @@ def evaluate(
       db_ids: the database for dict results (default: every video id in the results).
       exclude: per query, videos never ranked (the "clean" CC_WEB_VIDEO variants).
       k: also report mAP@k.
-      chunk_size: queries per block (bounds memory for large databases).
+      chunk_size: queries per block (bounds memory for large databases; "auto": about 4M
+        pairs a block, `metrics.PAIRS_PER_BLOCK`).
 
     Returns a JSON-ready dict: protocol, labels, mAP, uAP, AP {query: AP}, pr_curve {recall,
     precision}, num_queries, and the query ids left out (missing / without relevant videos).

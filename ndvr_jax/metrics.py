@@ -207,6 +207,7 @@ def precision_recall_curve(
     return precision, recall
 
 
+@jax.jit
 def mean_over_queries(values: jax.Array, num_relevant: jax.Array) -> jax.Array:
     """Mean of per-query values ([Q] or [Q, L]) over queries with at least one relevant item."""
     values = jnp.asarray(values)
@@ -246,10 +247,16 @@ def micro_average_precision(
 # Chunked drivers: no sort of the database. The relevant (query, item) pairs — the "keys" — are
 # put in pooled ranking order once (score descending, row-major pair index ascending). Each block
 # of `chunk_size` queries then finds, for every masked-in pair p, the number of keys ranked at or
-# before it, position(p), by binary search (narrowed by a lookup table on the score bits), and
-# counts pairs per (query, position): a key at pooled position t is preceded in its query by the
-# pairs of that query with position ≤ t, and in the pool by all such pairs. Cost O(Q N log
-# (keys per bucket)); memory a few [chunk_size, N] and [chunk_size, keys] arrays.
+# before it, position(p), and counts pairs per (query, position): a key at pooled position t is
+# preceded in its query by the pairs of that query with position ≤ t, and in the pool by all such
+# pairs. position(p) comes from a lookup table on the score bits: the keys of earlier buckets,
+# plus a direct count over the (at most `MAX_BUCKET_WIDTH`) keys of p's own bucket, gathered as
+# one row (XLA:CPU is slow at gathers, and this needs three a pair: 3.5x faster than a search);
+# when runs of tied relevant scores crowd a bucket, a binary search in the bucket instead.
+# Cost O(Q N); memory a few [chunk_size, N] and [chunk_size, keys] arrays.
+
+# Keys one lookup bucket may hold for the direct count (more: binary search in the bucket).
+MAX_BUCKET_WIDTH = 16
 
 
 def _host_inputs(
@@ -285,7 +292,7 @@ class _Keys(NamedTuple):
 
     A pair with order key K falls in bucket (key[0] - K) >> shift; the keys of bucket b are
     key[start[b]:start[b + 1]] (uint32 arithmetic; keys above key[0] or below key[count - 1]
-    are handled apart).
+    are handled apart), and, for the direct count, bucket_key[b] / bucket_flat[b].
     """
 
     key: np.ndarray  # [T] int32 `_order_key` of the score, descending
@@ -298,10 +305,23 @@ class _Keys(NamedTuple):
     tie_steps: int  # ... and for the longest run of equal keys
     row_positions: np.ndarray  # [Q, Rmax] int32 pooled positions of each query's keys, ascending
     found: np.ndarray  # [Q] relevant pairs inside the mask
+    bucket_key: np.ndarray | None  # [M, W] each bucket's keys, padded with int32 min; None:
+    bucket_flat: np.ndarray | None  # [M, W] ... their pair indices (int32 max)  binary search
+
+
+def _bucket_table(keys: np.ndarray, buckets_per_key: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """`shift`, each key's bucket and `start` [M + 1] of a table of about `buckets_per_key`
+    buckets a key (a power of two, at least 1024) over the descending `keys`."""
+    num_buckets = _next_power_of_two(buckets_per_key * len(keys), 1024)
+    span = int(keys[0]) - int(keys[-1])
+    shift = max(span.bit_length() - num_buckets.bit_length() + 1, 0)
+    unsigned = keys.view(np.uint32)
+    buckets = ((unsigned[0] - unsigned) >> np.uint32(shift)).astype(np.int64)
+    return shift, buckets, np.searchsorted(buckets, np.arange(num_buckets + 1)).astype(np.int32)
 
 
 def _pooled_keys(scores: np.ndarray, relevance: np.ndarray) -> _Keys:
-    rows, cols = np.nonzero(relevance)
+    rows, cols = np.divmod(np.flatnonzero(relevance), relevance.shape[1])  # row-major order
     count = len(rows)
     size = _next_power_of_two(count, 64)
     values = np.zeros(size, np.float32)
@@ -311,14 +331,19 @@ def _pooled_keys(scores: np.ndarray, relevance: np.ndarray) -> _Keys:
     order = np.lexsort((flat, -keys.astype(np.int64)))
     keys, flat = keys[order], flat[order]
     tie_end = np.searchsorted(-keys.astype(np.int64), -keys.astype(np.int64), side="right")
-    span = int(keys[0]) - int(keys[-1])
-    num_buckets = _next_power_of_two(8 * count, 1024)
-    shift = max(span.bit_length() - num_buckets.bit_length() + 1, 0)
-    unsigned = keys.view(np.uint32)
-    buckets = (unsigned[0] - unsigned) >> np.uint32(shift)
-    start = np.searchsorted(buckets, np.arange(num_buckets + 1)).astype(np.int32)
+    # Direct count: ~2 buckets a key (measured best of 1-8: the table stays in cache).
+    shift, buckets, start = _bucket_table(keys, 2)
+    width = int(np.diff(start).max())
+    bucket_key = bucket_flat = None
+    if width <= MAX_BUCKET_WIDTH:
+        slot = np.arange(count) - start[buckets]
+        bucket_key = np.full((len(start) - 1, width), np.iinfo(np.int32).min, np.int32)
+        bucket_flat = np.full((len(start) - 1, width), np.iinfo(np.int32).max, np.int32)
+        bucket_key[buckets, slot], bucket_flat[buckets, slot] = keys, flat
+    else:  # binary search: finer buckets, fewer steps
+        shift, _, start = _bucket_table(keys, 8)
     position = np.empty(count, np.int32)
-    position[order] = np.arange(count)  # rows are grouped in `np.nonzero` order
+    position[order] = np.arange(count)  # rows are grouped (row-major order)
     found = np.bincount(rows, minlength=len(scores))
     first = np.concatenate([[0], np.cumsum(found)[:-1]])
     by_row = np.lexsort((position, rows))
@@ -336,6 +361,8 @@ def _pooled_keys(scores: np.ndarray, relevance: np.ndarray) -> _Keys:
         tie_steps=int(np.max(tie_end - np.arange(count))).bit_length(),
         row_positions=row_positions,
         found=found,
+        bucket_key=bucket_key,
+        bucket_flat=bucket_flat,
     )
 
 
@@ -353,7 +380,20 @@ def _search(position, upper, steps, before):
 
 @functools.partial(jax.jit, static_argnames=("shift",))
 def _pooled_positions(
-    scores, mask, offset, key, flat, tie_end, count, start, *, shift, search_steps, tie_steps
+    scores,
+    mask,
+    offset,
+    key,
+    flat,
+    tie_end,
+    count,
+    start,
+    bucket_key,
+    bucket_flat,
+    *,
+    shift,
+    search_steps,
+    tie_steps,
 ):
     """[B, N] number of keys ranked at or before each pair (T + 1 for masked-out pairs)."""
     num_rows, size = scores.shape
@@ -366,10 +406,19 @@ def _pooled_positions(
     bucket = (unsigned(top) - unsigned(pair_key)) >> shift
     bucket = jnp.where(inside, bucket, 0).astype(jnp.int32)
     lower = start[bucket]
+    outside = lambda position: jnp.where(
+        pair_key > top, 0, jnp.where(pair_key < bottom, count, position)
+    )
+    if bucket_key is not None:
+        # Keys of the bucket with a strictly higher score, or equal with a lower pair index.
+        k, f = bucket_key[bucket], bucket_flat[bucket]
+        ahead = (k > pair_key[..., None]) | ((k == pair_key[..., None]) & (f <= pair[..., None]))
+        position = outside(lower + jnp.sum(ahead, axis=-1, dtype=jnp.int32))
+        return jnp.where(mask, position, key.shape[0] + 1)
     upper = jnp.where(inside, start[bucket + 1], lower)
     # Keys with a strictly higher score, then equal keys with a lower pair index.
     higher = _search(lower, upper, search_steps, lambda t: key[jnp.minimum(t, last)] > pair_key)
-    higher = jnp.where(pair_key > top, 0, jnp.where(pair_key < bottom, count, higher))
+    higher = outside(higher)
     at = jnp.minimum(higher, last)
     tied_end = jnp.where((higher < count) & (key[at] == pair_key), tie_end[at], higher)
     position = _search(higher, tied_end, tie_steps, lambda t: flat[jnp.minimum(t, last)] <= pair)
@@ -415,7 +464,16 @@ def _block_metrics(
     )
 
 
-def _query_blocks(num_queries: int, chunk_size: int | None) -> tuple[int, range]:
+# `chunk_size="auto"`: blocks of about this many pairs (a few 16 MiB arrays), in a multiple of 8
+# rows (XLA:CPU spreads an odd-sized block over fewer threads: 15 rows ran at half 16's speed).
+PAIRS_PER_BLOCK = 1 << 22
+
+
+def _query_blocks(
+    num_queries: int, num_items: int, chunk_size: int | str | None
+) -> tuple[int, range]:
+    if chunk_size == "auto":
+        chunk_size = max(8, PAIRS_PER_BLOCK // max(num_items, 1) // 8 * 8)
     size = num_queries if chunk_size is None else max(1, min(chunk_size, num_queries))
     return size, range(0, num_queries, size)
 
@@ -433,13 +491,13 @@ def chunked_query_metrics(
     k: int | None = None,
     denominator: Denominator = "hits",
     num_levels: int = NUM_RECALL_LEVELS,
-    chunk_size: int | None = 16,
+    chunk_size: int | str | None = "auto",
 ) -> QueryMetrics:
     """AP, interpolated precision, (if k) AP@k for every query, and µAP, `chunk_size` queries at
     a time, without sorting the database.
 
     Peak memory is a few [chunk_size, N] and [chunk_size, relevant pairs] arrays (chunk_size=None:
-    all queries at once).
+    all queries at once; "auto": about `PAIRS_PER_BLOCK` pairs a block).
     """
     scores, relevance, mask, num_relevant = _host_inputs(scores, relevance, mask, num_relevant)
     if k is not None and denominator not in ("hits", "min_k_relevant"):
@@ -452,10 +510,11 @@ def chunked_query_metrics(
         return QueryMetrics(zeros, interpolated, num_relevant, ap_at_k, 0.0)
     keys = _pooled_keys(scores, relevance)
     table = tuple(
-        jnp.asarray(x) for x in (keys.key, keys.flat, keys.tie_end, keys.count, keys.start)
+        None if x is None else jnp.asarray(x)
+        for x in (*keys[:3], keys.count, keys.start, keys.bucket_key, keys.bucket_flat)
     )
     steps = dict(search_steps=np.int32(keys.search_steps), tie_steps=np.int32(keys.tie_steps))
-    rows, starts = _query_blocks(num_queries, chunk_size)
+    rows, starts = _query_blocks(num_queries, size, chunk_size)
     outputs, before = [], np.zeros(len(keys.key), np.int64)
     for start in starts:
         block = slice(start, start + rows)
@@ -491,7 +550,7 @@ def chunked_micro_average_precision(
     mask: np.ndarray | None = None,
     num_relevant: np.ndarray | None = None,
     *,
-    chunk_size: int = 16,
+    chunk_size: int | str | None = "auto",
 ) -> float:
     """µAP equal to `micro_average_precision`, computed on blocks of `chunk_size` queries (the
     pass of `chunked_query_metrics`, which also returns it)."""

@@ -312,3 +312,25 @@ def test_chunked_without_relevant_items():
     # Relevant items exist but none is ranked: every AP is 0.
     out = metrics.chunked_query_metrics(scores, relevance, np.zeros_like(mask), np.full(3, 2))
     assert not out.average_precision.any() and out.micro_average_precision == 0.0
+
+
+@pytest.mark.parametrize("max_width", [0, 1024])
+def test_chunked_search_and_direct_count_agree(monkeypatch, max_width):
+    """Both ways of placing pairs among the keys, each forced everywhere: binary search in every
+    bucket (0), and the direct count even in buckets crowded with ties (1024)."""
+    monkeypatch.setattr(metrics, "MAX_BUCKET_WIDTH", max_width)
+    rng = np.random.default_rng(11)
+    scores = rng.standard_normal((6, 400)).astype(np.float32)
+    scores[:, :60] = 0.25  # a long run of tied relevant scores
+    scores[1, 200:230] = np.round(scores[1, 200:230], 1)  # ties with non-relevant pairs
+    relevance = rng.random((6, 400)) < 0.3
+    chunked_against_references(scores, relevance, rng.random((6, 400)) < 0.95, k=25)
+    levels, relevance, mask = random_problem(12, num_queries=5, size=80, levels=4)
+    chunked_against_references(levels, relevance, mask, k=5)
+
+
+def test_auto_blocks_bound_pairs_in_multiples_of_eight_rows():
+    rows, starts = metrics._query_blocks(100, 225_960, "auto")  # FIVR-200K size
+    assert rows == 16 and rows * 225_960 <= metrics.PAIRS_PER_BLOCK and len(starts) == 7
+    assert metrics._query_blocks(24, 13_129, "auto")[0] == 24  # CC_WEB_VIDEO: one block
+    assert metrics._query_blocks(5, 10**8, "auto")[0] == 5  # never fewer than 8 rows but Q

@@ -125,7 +125,7 @@ def build_relevance(
     missing = [q for q in query_ids if q not in annotation]
     if missing:
         raise ValueError(f"{len(missing)} queries have no annotation, e.g. {missing[:5]}")
-    column = {video_id: n for n, video_id in enumerate(db_ids)}
+    column = dict(zip(db_ids, range(len(db_ids)), strict=True))
     if len(column) != len(db_ids):
         raise ValueError("database ids are not unique")
     _warn_unknown_labels(dict(annotation), protocol)
