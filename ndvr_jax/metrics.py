@@ -305,8 +305,10 @@ class _Keys(NamedTuple):
     tie_steps: int  # ... and for the longest run of equal keys
     row_positions: np.ndarray  # [Q, Rmax] int32 pooled positions of each query's keys, ascending
     found: np.ndarray  # [Q] relevant pairs inside the mask
-    bucket_key: np.ndarray | None  # [M, W] each bucket's keys, padded with int32 min; None:
-    bucket_flat: np.ndarray | None  # [M, W] ... their pair indices (int32 max)  binary search
+    # Direct count: [M, W] each bucket's keys (padding int32 min) and their pair indices (padding
+    # int32 max); None when a bucket holds more than MAX_BUCKET_WIDTH keys (binary search).
+    bucket_key: np.ndarray | None
+    bucket_flat: np.ndarray | None
 
 
 def _bucket_table(keys: np.ndarray, buckets_per_key: int) -> tuple[int, np.ndarray, np.ndarray]:
