@@ -272,8 +272,8 @@ def _host_inputs(
     shapes = [np.shape(x) for x in (relevance, mask) if x is not None]
     if any(shape != scores.shape for shape in shapes):
         raise ValueError(f"scores {scores.shape}, relevance and mask {shapes} must match")
-    found = _prepare(scores, relevance, mask, None, xp=np)[2]
     relevance, mask, num_relevant = _prepare(scores, relevance, mask, num_relevant, xp=np)
+    found = relevance.sum(-1)  # relevance is already restricted to the mask
     if num_relevant.shape != found.shape:
         raise ValueError(f"num_relevant must be [{len(found)}], got shape {num_relevant.shape}")
     if np.any(num_relevant < found):
