@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from flax import nnx
 
+from ndvr_jax.ausil.model import AuSiL
 from ndvr_jax.backbones.audio_cnn import LAYERS, AudioCNN, assign_torch_state_dict, mac_extractor
-from ndvr_jax.models.ausil import AuSiL
 
 
 def interleaved_seconds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list]:

@@ -7,7 +7,7 @@ PyTorch (CPU), in one run, in float32 and in bfloat16 mixed precision.
 Both train the paper's network (dim → 2000 → 1000 → 500, tanh, L2) with the original's loss
 `max(0, ‖a−p‖² − ‖a−n‖² + 1)` and Adam (lr 1e-6) on `--batch` triplets a step, gathered from a
 feature matrix by triplet rows as the original does. Ours is the real path:
-`ndvr_jax.dml_training.OfflineTripletTask` through `ndvr_jax.train_lib.train` (host gather,
+`ndvr_jax.dml.training.OfflineTripletTask` through `ndvr_jax.training.loop.train` (host gather,
 sharded batch, jitted step with donated state, metrics fetched every step; each video of a
 batch's triplets is embedded once); PyTorch is the original's loop written in torch (gather,
 forward, backward, Adam step). The triplets are uniform random rows of `--rows` videos, so few
@@ -34,7 +34,8 @@ import time
 import ml_collections
 import numpy as np
 
-from ndvr_jax import dml_training, train_lib
+from ndvr_jax.dml import training as dml_training
+from ndvr_jax.training import loop
 
 HIDDEN = (2000, 1000)
 EMBEDDING = 500
@@ -55,7 +56,7 @@ def make_data(
 
 
 def config_for(batch: int, steps: int, precision: str = "float32") -> ml_collections.ConfigDict:
-    config = train_lib.default_train_config()
+    config = loop.default_train_config()
     config.update(num_steps=steps, batch_size=batch, num_devices=0, log_every=1)
     config.update(checkpoint_every=10**9, keep_checkpoints=1, seed=0, mode="offline", epochs=0)
     config.optimizer.update(name="adam", learning_rate=1e-6)
@@ -87,7 +88,7 @@ def jax_triplets_per_second(
 
     config.eval_every = 1  # the callback runs after each step's metrics were fetched
     with tempfile.TemporaryDirectory() as workdir:
-        train_lib.train(task, config, workdir, evaluate=clock)
+        loop.train(task, config, workdir, evaluate=clock)
     return batch * steps / (stamps[warmup + steps - 1] - stamps[warmup - 1])
 
 
@@ -176,7 +177,7 @@ def main() -> None:
     for precision in precisions:
         ours, theirs = best[precision, "ndvr_jax"], best[precision, "PyTorch"]
         print(
-            f"{precision:8s}: ndvr_jax (train_lib) {ours:8.1f} triplets/s, PyTorch (CPU) "
+            f"{precision:8s}: ndvr_jax (training loop) {ours:8.1f} triplets/s, PyTorch (CPU) "
             f"{theirs:8.1f} triplets/s, ratio {ours / theirs:.2f}x"
         )
 

@@ -53,7 +53,7 @@ from benchmarks.peak import jax_peak, measured_peak  # noqa: E402
 from ndvr_jax import sharding  # noqa: E402
 from ndvr_jax.backbones import BACKBONES, create_backbone, mac  # noqa: E402
 from ndvr_jax.backbones.layers import set_conv_impl  # noqa: E402
-from ndvr_jax.extraction import BatchEncoder  # noqa: E402
+from ndvr_jax.features.encoder import BatchEncoder  # noqa: E402
 
 # ------------------------------------------------------------------ torch mirror of our models
 

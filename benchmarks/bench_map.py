@@ -10,9 +10,9 @@ Timed, on the same [Q, N] similarity matrix and relevance:
             and µAP in one pass, `--chunk` queries at a time (memory: a few [chunk, N] and
             [chunk, relevant pairs] arrays). No database sort: only the relevant pairs are
             sorted, every pair is placed among them by a lookup table on its score bits and
-            a count over its bucket's few keys (see `ndvr_jax.metrics`). The first call (with
-            compilation) and the best of `--repeats` later calls are reported (the references:
-            best of `--repeats` too).
+            a count over its bucket's few keys (see `ndvr_jax.evaluation.metrics`). The first
+            call (with compilation) and the best of `--repeats` later calls are reported (the
+            references: best of `--repeats` too).
   original  what the FIVR-200K / AuSiL evaluators do with a similarity JSON: per query, sort the
             `{db_id: similarity}` dict in Python, then loop over the ranked videos adding
             hits / rank (the dict is built before timing, as if loaded).
@@ -30,8 +30,8 @@ import time
 
 import numpy as np
 
-from ndvr_jax import evaluation
-from ndvr_jax.metrics import RECALL_LEVELS
+from ndvr_jax.evaluation import retrieval
+from ndvr_jax.evaluation.metrics import RECALL_LEVELS
 
 SIZES = {"cc_web": (24, 13129), "fivr": (100, 225960)}
 
@@ -116,7 +116,7 @@ def seconds(fn, repeats: int = 1) -> tuple[float, object]:
 def run(name: str, chunk: int | str, repeats: int) -> None:
     queries, database = SIZES[name]
     scores, relevance, query_ids, db_ids, annotation = make_problem(queries, database)
-    ours = lambda: evaluation.evaluate(
+    ours = lambda: retrieval.evaluate(
         (scores, query_ids, db_ids), annotation, ["ND"], chunk_size=chunk
     )
     first, _ = seconds(ours)

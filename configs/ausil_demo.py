@@ -5,25 +5,29 @@ Step by step from the command line (the demo benchmark is built by `scripts/make
     python scripts/make_demo.py --out demo_data --size small
     python -m ndvr_jax.extract --config=configs/extract.py --config.mode=audio \
         --video_list=demo_data/videos.txt --output_dir=ausil_run/features
-    python -m ndvr_jax.ausil_train --config=configs/ausil_demo.py --workdir=ausil_run
-    python -m ndvr_jax.ausil_similarity --config=configs/ausil_demo.py --workdir=ausil_run \
-        --queries_file=demo_data/queries.txt --database_file=demo_data/database.txt \
-        --features_dir=ausil_run/features --annotation_file=demo_data/annotation.json
+    python -m ndvr_jax.train --config=configs/ausil_demo.py --workdir=ausil_run
+    python -m ndvr_jax.similarity --system=ausil --model_dir=ausil_run \
+        --queries=demo_data/queries.txt --database=demo_data/database.txt \
+        --features_dir=ausil_run/features --output=ausil_run/similarities.json
+    python -m ndvr_jax.evaluate --dataset=annotation --dataset_path=demo_data/annotation.json \
+        --queries=demo_data/queries.txt --database=demo_data/database.txt \
+        --similarities=ausil=ausil_run/similarities.json --protocols=DAVR
 
-or all of it in one process: `ndvr_jax.ausil_pipeline.ausil_demo_run(config, data_dir, workdir)`.
+or all of it in one process: `ndvr_jax.ausil.demo.ausil_demo_run(config, data_dir, workdir)`.
 `--config=configs/ausil_demo.py:runlocal` is the tiny variant (tiny benchmark, a few steps).
-Paths may contain `{workdir}` and `{data_dir}`. The training loop's keys are `ndvr_jax.train_lib`'s.
+Paths may contain `{workdir}` and `{data_dir}`; the loop's keys are `ndvr_jax.training.loop`'s.
 """
 
 import ml_collections
 
 from ndvr_jax.config_files import sibling_config
-from ndvr_jax.train_lib import default_train_config
+from ndvr_jax.training.loop import default_train_config
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     runlocal = arg == "runlocal"
     config = default_train_config()
+    config.task = "ausil"
     # Data: the demo benchmark (`ausil_demo_run` builds it with this seed and size).
     config.data_dir = "demo_data"
     config.data_seed = 0

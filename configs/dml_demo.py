@@ -1,17 +1,26 @@
 """DML on the demo benchmark, cross-validated over its queries, against the raw baseline.
 
-    python -m ndvr_jax.demo --config=configs/demo.py --workdir=demo_run   # benchmark + features
-    python -m ndvr_jax.dml_train --config=configs/dml_demo.py --workdir=demo_dml \
-        --demo_data=demo_data --demo_features=demo_run/features
+    python -m ndvr_jax.demo --config=configs/demo.py --workdir=demo_run   # runs it with the rest
 
 Each of `demo.folds` networks is trained by in-batch mining (semi-hard) on group labels made
-from the other folds' queries (`ndvr_jax.dml_train.dml_demo_run`). `:runlocal` is a tiny, quick
-variant (for tests and the tiny benchmark).
+from the other folds' queries (`ndvr_jax.dml.demo.dml_demo_run`). The same settings train one
+network on triplets of the demo's annotation with the `train` binary (`data.*` set to the
+triplet generator's outputs), which `evaluate` then reads through this file's `evaluate` section:
+
+    python -m ndvr_jax.triplets --dataset=annotation --dataset_path=demo_data/annotation.json \
+        --queries=demo_data/queries.txt --database=demo_data/database.txt \
+        --feature_files=demo_run/features/feature_files.txt --output_dir=demo_dml/data
+    python -m ndvr_jax.train --config=configs/dml_demo.py --workdir=demo_dml \
+        --config.data.features=demo_dml/data/annotation_features.npy \
+        --config.data.groups=demo_dml/data/annotation_groups.npy
+    python -m ndvr_jax.evaluate --config=configs/dml_demo.py --model_dir=demo_dml
+
+`:runlocal` is a tiny, quick variant (for tests and the tiny benchmark).
 """
 
 import ml_collections
 
-from ndvr_jax.dml_training import default_dml_config, shrink_dml_config
+from ndvr_jax.dml.training import default_dml_config, shrink_dml_config
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:

@@ -18,8 +18,8 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ndvr_jax.audio_extraction import UNUSABLE_AUDIO
-from ndvr_jax.extraction import extract
+from ndvr_jax.features import extract
+from ndvr_jax.features.audio import UNUSABLE_AUDIO
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/extract.py", "Extraction config.")
 _VIDEO_LIST = flags.DEFINE_string("video_list", None, "File of `<id> <path>` lines.")

@@ -131,22 +131,21 @@ def distance_to_similarity(distance: jax.Array, max_distance: jax.Array) -> jax.
     return 1.0 - distance / jnp.where(max_distance > 0, max_distance, 1.0)
 
 
-@jax.jit
-def distance_similarity(queries: jax.Array, database: jax.Array) -> jax.Array:
-    """[Q, N] `1 - d / max(d)`, max over the whole matrix (ndvr-dml)."""
-    distance = euclidean_distance(queries, database)
-    return distance_to_similarity(distance, jnp.max(distance))
-
-
 def similarity_matrix(
-    queries: jax.Array, database: jax.Array, metric: Metric = "cosine"
-) -> jax.Array:
-    """Dense [Q, N] similarity for `metric` ("cosine" or "distance")."""
-    if metric == "cosine":
-        return cosine_similarity(queries, database)
+    queries: np.ndarray, database: np.ndarray, metric: Metric = "cosine", chunk: int = 16384
+) -> np.ndarray:
+    """Dense [Q, N] similarity for `metric` ("cosine" or "distance": `1 − d / max d` over the
+    whole matrix), computed `chunk` database rows at a time."""
+    if metric not in ("distance", "cosine"):
+        raise ValueError(f"metric must be 'cosine' or 'distance', got {metric!r}")
+    fn = cosine_similarity if metric == "cosine" else euclidean_distance
+    blocks = [
+        np.asarray(fn(queries, database[i : i + chunk])) for i in range(0, len(database), chunk)
+    ]
+    out = np.concatenate(blocks, axis=1)
     if metric == "distance":
-        return distance_similarity(queries, database)
-    raise ValueError(f"metric must be 'cosine' or 'distance', got {metric!r}")
+        out = np.asarray(distance_to_similarity(out, out.max()))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,11 +287,16 @@ def to_similarity_dict(
     query_ids: Sequence[str],
     db_ids: Sequence[str],
     index: np.ndarray | None = None,
+    *,
+    top_k: int = 0,
 ) -> Similarities:
-    """Similarity JSON from a dense [Q, N] matrix, or from top-k results with `index` [Q, k].
+    """Similarity JSON from a dense [Q, N] matrix (its best `top_k` a query when 0 < top_k < N),
+    or from top-k results with `index` [Q, k].
 
     Non-finite similarities (e.g. masked entries) are left out.
     """
+    if index is None and 0 < top_k < np.shape(similarity)[1]:
+        similarity, index = matrix_top_k(np.asarray(similarity), top_k)
     similarity = np.asarray(similarity, np.float64)
     if index is None:
         index = np.broadcast_to(np.arange(similarity.shape[1]), similarity.shape)
@@ -309,6 +313,12 @@ def to_similarity_dict(
         }
         for query_id, row, rows in zip(query_ids, similarity, index, strict=True)
     }
+
+
+def matrix_top_k(similarities: np.ndarray, k: int) -> TopK:
+    """The best `k` columns of each row of a dense [Q, N] similarity matrix (ties: lower index)."""
+    index = np.argsort(-similarities, axis=1, kind="stable")[:, :k]
+    return TopK(np.take_along_axis(similarities, index, 1), index.astype(np.int32))
 
 
 def top_k_to_dict(result: TopK, query_ids: Sequence[str], db_ids: Sequence[str]) -> Similarities:

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from ndvr_jax import evaluation
 from ndvr_jax.data import annotations
+from ndvr_jax.evaluation import retrieval
 
 ANNOTATION = {
     "q1": {"ND": ["a", "q1"], "DS": ["b"], "CS": ["c"], "IS": ["d", "gone"]},
@@ -115,7 +115,7 @@ def test_cc_web_ranks_the_query_like_the_original(protocol, excluded):
     db = list(similarity)
     relevance = annotations.build_relevance(annotation, ["q"], db, protocol, {"q": excluded})
     assert relevance.mask[0, 0] and relevance.relevance[0, 0]  # the query is a hit at rank 1
-    result = evaluation.evaluate({"q": similarity}, annotation, protocol, exclude={"q": excluded})
+    result = retrieval.evaluate({"q": similarity}, annotation, protocol, exclude={"q": excluded})
     want = _original_cc_web_ap(similarity, labels, excluded, all_videos=protocol == "CC_WEB*")
     assert result["mAP"] == pytest.approx(want)
     # FIVR-style protocols still skip the query.

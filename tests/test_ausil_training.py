@@ -1,4 +1,5 @@
-"""AuSiL training: triplets, batches, a few steps through train_lib, resume, model round trip."""
+"""AuSiL training: triplets, batches, a few steps through the shared loop, resume, model round
+trip, and the `train` binary's registry."""
 
 import importlib.util
 import json
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import ausil_demo
-from ndvr_jax.ausil_training import (
+from ndvr_jax.ausil.training import (
     annotation_triplets,
     heldout_queries,
     load_model,
@@ -18,6 +19,8 @@ from ndvr_jax.ausil_training import (
     train_ausil,
 )
 from ndvr_jax.io.store import FeatureStore
+from ndvr_jax.jobs.train import run_task
+from tests.test_triplets_cli import run_module
 
 DIMS = 16
 
@@ -119,9 +122,31 @@ def test_read_segment_features_path_forms(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("musicnn") is None, reason="musicnn not installed")
 def test_demo_run_end_to_end(tmp_path):
-    from ndvr_jax.ausil_pipeline import ausil_demo_run
+    from ndvr_jax.ausil.demo import ausil_demo_run
 
     results = ausil_demo_run(ausil_demo.get_config("runlocal"), tmp_path / "data", tmp_path / "w")
     assert set(results) == {"untrained", "trained"}
     assert (tmp_path / "w/pr_davr.png").is_file() and (tmp_path / "w/augmented.npz").is_file()
     assert all(0.0 <= r["mAP"] <= 1.0 for r in results.values())
+
+
+def test_train_binary_runs_the_ausil_task(tmp_path):
+    make_data(tmp_path, np.random.default_rng(4))
+    work = tmp_path / "work"
+    overrides = [f"--config.{k}={v}" for k, v in tiny_config(tmp_path).items() if k in (
+        "features_dir", "annotation_file", "database_list", "video_list", "pca_dims",
+        "max_segments", "num_steps", "batch_size", "holdout_every")]  # fmt: skip
+    run = run_module(
+        "ndvr_jax.train", "--config=configs/ausil_demo.py:runlocal", f"--workdir={work}",
+        "--config.num_devices=1", *overrides,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "ausil_model.npz" in run.stdout and "triplet_accuracy" in run.stdout
+    assert load_model(work) is not None and (work / "pca.npz").is_file()
+
+
+def test_train_registry_names_its_tasks():
+    config = ausil_demo.get_config("runlocal")
+    config.task = "nonsense"
+    with pytest.raises(ValueError, match=r"config.task must be one of \['ausil', 'dml'"):
+        run_task(config, "unused")

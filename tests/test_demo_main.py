@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from ndvr_jax import demo
 from ndvr_jax.config_files import load_config_file
+from ndvr_jax.jobs import demo
 
 REPO = Path(__file__).resolve().parents[1]
 

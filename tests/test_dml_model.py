@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ndvr_jax.models import dml
+from ndvr_jax.dml import model as dml
 
 
 def _numpy_forward(model, x, act=np.tanh):

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ndvr_jax import dml_training
-from ndvr_jax.dml_train import dml_demo_run, fold_split
+from ndvr_jax.dml import training as dml_training
+from ndvr_jax.dml.demo import dml_demo_run, fold_split
+from ndvr_jax.dml.embed import embed_early, embed_late, load_dml
 from ndvr_jax.io.store import FeatureStore
 from tests.test_triplets_cli import clustered_videos
 
@@ -199,7 +200,7 @@ def test_resume_continues_where_it_stopped_and_saves_the_network(tmp_path):
     assert [int(r["step"]) for r in history] == [5, 6]  # continued from the checkpoint at 4
     for a, b in zip(params_of(full), params_of(resumed), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
-    loaded, meta = dml_training.load_dml(tmp_path / "part")
+    loaded, meta = load_dml(tmp_path / "part")
     assert meta["mode"] == "offline" and meta["hidden_sizes"] == [16] and meta["steps"] == 6
     for a, b in zip(params_of(resumed), params_of(loaded), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -207,8 +208,8 @@ def test_resume_continues_where_it_stopped_and_saves_the_network(tmp_path):
         json.loads(line) for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
     ]
     assert "active_fraction" in rows[-1]
-    with pytest.raises(FileNotFoundError, match="dml_train"):
-        dml_training.load_dml(tmp_path / "nothing")
+    with pytest.raises(FileNotFoundError, match="ndvr_jax.train --config"):
+        load_dml(tmp_path / "nothing")
 
 
 def test_bfloat16_training_follows_float32(tmp_path):
@@ -235,11 +236,11 @@ def test_early_and_late_embeddings_match_the_model():
     features, _ = features_and_groups()
     model = dml_training.create_dml(12, tiny_config().model, nnx.Rngs(0))
     np.testing.assert_allclose(
-        dml_training.embed_early(model, features, batch_size=8), model(features), atol=1e-6
+        embed_early(model, features, batch_size=8), model(features), atol=1e-6
     )
     rng = np.random.default_rng(3)
     videos = [rng.normal(size=(n, 12)).astype(np.float32) for n in (1, 5, 9, 3)]
-    got = dml_training.embed_late(model, videos)
+    got = embed_late(model, videos)
     for video, row in zip(videos, got, strict=True):
         x = video - video.mean(1, keepdims=True)
         x /= np.linalg.norm(x, axis=1, keepdims=True)

@@ -8,10 +8,12 @@ import pytest
 from flax import nnx
 from scipy.spatial.distance import cdist
 
-from ndvr_jax import dml_training, evaluate
+from ndvr_jax import search
 from ndvr_jax.data.datasets import DatasetError
 from ndvr_jax.data.feature_lists import FeatureError
-from ndvr_jax.dml_training import load_dml
+from ndvr_jax.dml import training as dml_training
+from ndvr_jax.dml.embed import load_dml, save_dml
+from ndvr_jax.jobs import evaluate
 from tests.test_triplets_cli import run_module, write_cc_web, write_fivr
 
 
@@ -25,13 +27,13 @@ def test_triplets_train_evaluate_binaries(tmp_path):
     assert generated.returncode == 0, generated.stderr[-2000:]
     model_dir = tmp_path / "model"
     trained = run_module(
-        "ndvr_jax.dml_train", "--config=configs/dml_vcdb.py:runlocal", f"--workdir={model_dir}",
+        "ndvr_jax.train", "--config=configs/dml_vcdb.py:runlocal", f"--workdir={model_dir}",
         f"--config.data.features={out / 'cc_web_video_features.npy'}",
         f"--config.data.triplets={out / 'cc_web_video_triplets.npy'}",
         "--config.batch_size=16", "--config.optimizer.learning_rate=1e-3",
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-2000:]
-    assert "active triplets" in trained.stdout
+    assert "active_fraction" in trained.stdout and "network" in trained.stdout
     model, meta = load_dml(model_dir)
     assert meta["in_features"] == 16 and meta["hidden_sizes"] == [64]
     evaluated = run_module(
@@ -79,16 +81,16 @@ def test_distance_similarity_is_the_originals_and_labels_are_chosen(tmp_path):
     q, db = rng.normal(size=(3, 5)), rng.normal(size=(7, 5))
     d = cdist(q, db)
     np.testing.assert_allclose(
-        evaluate.similarity(q, db, "distance", chunk=3), 1 - d / d.max(), atol=1e-5
+        search.similarity_matrix(q, db, "distance", chunk=3), 1 - d / d.max(), atol=1e-5
     )
-    cosine = evaluate.similarity(q, db, "cosine", chunk=4)
+    cosine = search.similarity_matrix(q, db, "cosine", chunk=4)
     unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)
     np.testing.assert_allclose(cosine, unit(q) @ unit(db).T, atol=1e-5)
 
 
 def save_model(directory, in_features):
     config = ml_collections.ConfigDict(dict(hidden_sizes=(8,), embedding_dim=4, activation="tanh"))
-    dml_training.save_dml(dml_training.create_dml(in_features, config, nnx.Rngs(0)), directory)
+    save_dml(dml_training.create_dml(in_features, config, nnx.Rngs(0)), directory)
     return str(directory)
 
 

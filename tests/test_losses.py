@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ndvr_jax import losses, sharding
+from ndvr_jax import sharding
+from ndvr_jax.training import losses
 
 MARGIN = 0.5
 

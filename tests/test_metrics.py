@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from ndvr_jax import metrics
+from ndvr_jax.evaluation import metrics
 
 # ---------------------------------------------------------------------------------------------
 # Plain numpy references: one query at a time, ranking by np.argsort(-score, kind="stable").

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ndvr_jax import metrics, plots
+from ndvr_jax.evaluation import metrics, plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

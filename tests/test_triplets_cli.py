@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ndvr_jax import triplets
-from ndvr_jax.data import triplets as rules
+from ndvr_jax.data.benchmarks import load_benchmark, read_row_ids
 from ndvr_jax.data.datasets import DatasetError
 from ndvr_jax.data.feature_lists import FeatureError
+from ndvr_jax.dml import triplets as rules
+from ndvr_jax.dml.generation import generate
+from ndvr_jax.dml.groups import annotation_groups
 
 REPO = Path(__file__).resolve().parents[1]
 DIM = 16
@@ -114,7 +116,7 @@ def test_cc_web_video_binary_writes_the_original_outputs(tmp_path):
     groups = np.load(out / "cc_web_video_groups.npy")
     assert groups[1] == 0 and groups[dataset["queries"][1]] == 1 and groups[5] == -1
     # The same triplets as the library rule on the same features.
-    cc_web = triplets.load_benchmark("cc_web_video", str(pickle_path))[1]
+    cc_web = load_benchmark("cc_web_video", str(pickle_path))[1]
     want = rules.query_set_triplets(features, rules.cc_web_query_sets(cc_web))
     np.testing.assert_array_equal(found, want)
     assert found.dtype == np.int64 and found.shape[1] == 3
@@ -123,11 +125,11 @@ def test_cc_web_video_binary_writes_the_original_outputs(tmp_path):
 
 def test_annotation_and_generic_datasets(tmp_path):
     folder, files, annotation = write_fivr(tmp_path / "fivr")
-    out = triplets.generate(
+    out = generate(
         "annotation", files, tmp_path / "out", dataset_path=str(folder / "annotation.json"),
         queries=str(folder / "queries.txt"), database=str(folder / "database.txt"),
     )  # fmt: skip
-    ids = triplets.read_row_ids(out.ids)
+    ids = read_row_ids(out.ids)
     assert ids == ["qa", "qb", "qc", "a1", "a2", "b1", "n1", "n2", "n3"]
     groups = np.load(out.groups)
     # qa + a1 + a2 in one group; qb + b1 in another; qc has 2 positives and joins qa's group.
@@ -144,7 +146,7 @@ def test_annotation_and_generic_datasets(tmp_path):
     ]
     dataset = {"format": "ndvr-jax-dataset", "version": 1, "name": "mine", "videos": videos}
     (tmp_path / "dataset.json").write_text(json.dumps(dataset))
-    generic = triplets.generate(
+    generic = generate(
         "generic", files, tmp_path / "out", dataset_path=str(tmp_path / "dataset.json"),
         split="train", name="mine",
     )  # fmt: skip
@@ -162,8 +164,8 @@ def test_raw_vcdb_annotations(tmp_path):
         f"a.mp4,b.mp4,00:00:00,00:00:0{lengths['a']},00:00:00,00:00:0{lengths['b']}\n"
         f"c.flv,d.flv,0,{lengths['c']},0,1\n"
     )
-    out = triplets.generate("vcdb", files, tmp_path / "out", dataset_path=str(csv))
-    ids = triplets.read_row_ids(out.ids)
+    out = generate("vcdb", files, tmp_path / "out", dataset_path=str(csv))
+    ids = read_row_ids(out.ids)
     assert ids[:4] == ["a", "b", "c", "d"] and sorted(ids[4:]) == ["x1", "x2", "x3"]
     # (c, d) overlaps only 1 s of d: below the 0.8 threshold, so only (a, b) is a group.
     np.testing.assert_array_equal(np.load(out.groups), [0, 0, -1, -1, -1, -1, -1])
@@ -176,25 +178,25 @@ def test_bad_inputs_give_clear_errors(tmp_path):
     feature_dir = files.parent
     args = dict(dataset_path=str(pickle_path))
     with pytest.raises(FeatureError, match="feature list .* does not exist"):
-        triplets.generate("cc_web_video", tmp_path / "nope.txt", tmp_path / "o", **args)
+        generate("cc_web_video", tmp_path / "nope.txt", tmp_path / "o", **args)
     with pytest.raises(DatasetError, match="does not exist"):
-        triplets.generate("cc_web_video", files, tmp_path / "o", dataset_path="missing.pickle")
+        generate("cc_web_video", files, tmp_path / "o", dataset_path="missing.pickle")
     os.remove(feature_dir / "1_1_Y.npy")
     with pytest.raises(FeatureError, match=r"video '1_1_Y': feature file .* does not exist"):
-        triplets.generate("cc_web_video", files, tmp_path / "o", **args)
+        generate("cc_web_video", files, tmp_path / "o", **args)
     np.save(feature_dir / "1_1_Y.npy", np.ones((3, DIM + 1), np.float32))
     with pytest.raises(FeatureError, match=rf"are {DIM + 1}-d, expected {DIM}-d"):
-        triplets.generate("cc_web_video", files, tmp_path / "o", **args)
+        generate("cc_web_video", files, tmp_path / "o", **args)
     bad = np.ones((3, DIM), np.float32)
     bad[1, 2] = np.nan
     np.save(feature_dir / "1_1_Y.npy", bad)
     with pytest.raises(FeatureError, match=r"1 of 3 frame rows .* contain NaN"):
-        triplets.generate("cc_web_video", files, tmp_path / "o", **args)
+        generate("cc_web_video", files, tmp_path / "o", **args)
     # Ids not in the annotation.
     folder, fivr_files, _ = write_fivr(tmp_path / "fivr")
     (folder / "queries.txt").write_text("qa\nzz\n")
     with pytest.raises(DatasetError, match=r"1 queries are not in the annotation: 'zz'"):
-        triplets.generate(
+        generate(
             "annotation", fivr_files, tmp_path / "o", dataset_path=str(folder / "annotation.json"),
             queries=str(folder / "queries.txt"),
         )  # fmt: skip
@@ -216,7 +218,7 @@ def test_annotation_groups_leave_out_compilations_and_other_queries():
         "q4": {"ND": ["b"]},
     }
     ids = ["q1", "q2", "q3", "q4", "a", "b", "c", "d"]
-    groups = triplets.annotation_groups(annotation, ["q1", "q2", "q3"], ids, ("ND", "DS"))
+    groups = annotation_groups(annotation, ["q1", "q2", "q3"], ids, ("ND", "DS"))
     assert groups[0] == groups[4] and groups[2] == groups[6] and groups[0] != groups[2]
     assert groups[1] == -2 and groups[3] == -2  # compilation; a query outside the fold
     assert groups[5] == -1 and groups[7] == -1  # b (q4 is left out) and d are in no group

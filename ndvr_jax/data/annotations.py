@@ -58,7 +58,7 @@ PROTOCOLS: dict[str, Protocol] = {
 
 
 class Relevance(NamedTuple):
-    """Relevance of a database for a list of queries, ready for `ndvr_jax.metrics`."""
+    """Relevance of a database for a list of queries, ready for `ndvr_jax.evaluation.metrics`."""
 
     relevance: np.ndarray  # [Q, N] bool: labelled relevant and rankable
     mask: np.ndarray  # [Q, N] bool: rankable (not the query itself, not excluded, ...)

@@ -15,7 +15,7 @@ array, NaN or inf rows) and raises `FeatureError` naming the video.
 
 The original's video vector is `ndvr_jax.search.global_vector` (one implementation for the
 toolkit). `pad_frame_batch` stacks videos of different lengths for late fusion
-(`ndvr_jax.models.dml.embed_video_late`).
+(`ndvr_jax.dml.model.embed_video_late`).
 """
 
 from __future__ import annotations

@@ -121,7 +121,10 @@ class FeatureStore:
         return meta.get("shape") == shape
 
     def write_list(self, video_ids: Iterable[str], name: str = "feature_files.txt") -> Path:
-        """Writes the `<id>\\t<feature path>` list of `video_ids`; returns its path."""
+        """Writes the `<id>\\t<feature path>` list of `video_ids` with paths relative to the list's
+        folder (as `read_id_path_list` resolves them), so the list works from any working
+        directory and moves with the store; returns its path."""
         path = self.root / name
-        write_id_path_list(path, ((v, str(self.feature_path(v))) for v in video_ids))
+        relative = lambda v: os.path.relpath(self.feature_path(v), path.parent)
+        write_id_path_list(path, ((v, relative(v)) for v in video_ids))
         return path

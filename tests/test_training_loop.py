@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ndvr_jax import train_lib
-from ndvr_jax.metric_writers import read_metrics
+from ndvr_jax.training import loop
+from ndvr_jax.training.metric_writers import read_metrics
 
 
 class ToyTask:
@@ -42,7 +42,7 @@ class ToyTask:
 
 
 def toy_config(num_devices: int = 1, num_steps: int = 12):
-    config = train_lib.default_train_config()
+    config = loop.default_train_config()
     config.num_steps = num_steps
     config.batch_size = 16
     config.num_devices = num_devices
@@ -58,7 +58,7 @@ def params_of(model):
 
 
 def test_loss_decreases_and_metrics_are_logged(tmp_path):
-    _, history = train_lib.train(ToyTask(), toy_config(num_steps=30), str(tmp_path))
+    _, history = loop.train(ToyTask(), toy_config(num_steps=30), str(tmp_path))
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
     rows = read_metrics(tmp_path)
     assert [r["step"] for r in rows] == list(range(2, 31, 2))
@@ -67,18 +67,18 @@ def test_loss_decreases_and_metrics_are_logged(tmp_path):
 
 
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
-    reference, _ = train_lib.train(ToyTask(), toy_config(), str(tmp_path / "a"))
+    reference, _ = loop.train(ToyTask(), toy_config(), str(tmp_path / "a"))
     with pytest.raises(KeyboardInterrupt):
-        train_lib.train(ToyTask(fail_at=9), toy_config(), str(tmp_path / "b"))
-    resumed, history = train_lib.train(ToyTask(), toy_config(), str(tmp_path / "b"))
+        loop.train(ToyTask(fail_at=9), toy_config(), str(tmp_path / "b"))
+    resumed, history = loop.train(ToyTask(), toy_config(), str(tmp_path / "b"))
     assert history[0]["step"] == 10  # restarted from the checkpoint at step 8
     jax.tree.map(np.testing.assert_array_equal, params_of(reference), params_of(resumed))
 
 
 def test_one_and_eight_devices_agree(tmp_path):
     assert jax.device_count() == 8
-    one, _ = train_lib.train(ToyTask(), toy_config(1), str(tmp_path / "one"))
-    eight, _ = train_lib.train(ToyTask(), toy_config(8), str(tmp_path / "eight"))
+    one, _ = loop.train(ToyTask(), toy_config(1), str(tmp_path / "one"))
+    eight, _ = loop.train(ToyTask(), toy_config(8), str(tmp_path / "eight"))
     jax.tree.map(
         lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
         params_of(one),
@@ -88,7 +88,7 @@ def test_one_and_eight_devices_agree(tmp_path):
 
 def test_nan_guard_stops_and_keeps_last_good_checkpoint(tmp_path):
     with pytest.raises(FloatingPointError, match="non-finite"):
-        train_lib.train(ToyTask(nan_at=5), toy_config(), str(tmp_path))
+        loop.train(ToyTask(nan_at=5), toy_config(), str(tmp_path))
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["4"]
 
 
@@ -96,4 +96,4 @@ def test_batch_must_divide_over_devices(tmp_path):
     config = toy_config(8)
     config.batch_size = 12
     with pytest.raises(ValueError, match="not divisible"):
-        train_lib.train(ToyTask(), config, str(tmp_path))
+        loop.train(ToyTask(), config, str(tmp_path))

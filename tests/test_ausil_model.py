@@ -1,4 +1,4 @@
-"""Tests for ndvr_jax.models.ausil: numerics against numpy, padding/masking, whitening, losses."""
+"""Tests for ndvr_jax.ausil.model: numerics against numpy, padding/masking, whitening, losses."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ndvr_jax.models import ausil
+from ndvr_jax.ausil import model as ausil
 
 DIMS = 24
 

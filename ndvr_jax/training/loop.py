@@ -25,9 +25,10 @@ import optax
 from absl import logging
 from flax import nnx
 
-from ndvr_jax import checkpointing, sharding
-from ndvr_jax.metric_writers import MetricWriter
+from ndvr_jax import sharding
 from ndvr_jax.progress import Progress
+from ndvr_jax.training import checkpointing
+from ndvr_jax.training.metric_writers import MetricWriter
 
 Batch = Any
 Metrics = dict[str, jax.Array]

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from ndvr_jax import evaluation, metrics, search
+from ndvr_jax import search
+from ndvr_jax.evaluation import metrics, retrieval
 
 LABELS = {"DSVR": ("ND", "DS"), "ISVR": ("ND", "DS", "CS", "IS")}
 
@@ -57,7 +58,7 @@ def make_problem(seed=0, num_db=40):
 @pytest.mark.parametrize("protocol", ["DSVR", "ISVR"])
 def test_evaluate_matches_fivr_loop(protocol):
     similarities, annotation, db_ids = make_problem()
-    result = evaluation.evaluate(similarities, annotation, protocol, k=5)
+    result = retrieval.evaluate(similarities, annotation, protocol, k=5)
     aps, micro = fivr_reference(similarities, annotation, LABELS[protocol], db_ids)
     assert result["AP"].keys() == aps.keys()
     for query, ap in aps.items():
@@ -75,7 +76,7 @@ def test_evaluate_matches_fivr_loop(protocol):
 def test_warnings_for_missing_and_unannotated_queries():
     similarities, annotation, db_ids = make_problem()
     with pytest.warns(UserWarning) as record:
-        result = evaluation.evaluate(similarities, annotation, "DSVR")
+        result = retrieval.evaluate(similarities, annotation, "DSVR")
     messages = " | ".join(str(w.message) for w in record)
     assert "1 result queries are not annotated" in messages
     assert "1 annotated queries are missing" in messages
@@ -90,7 +91,7 @@ def test_top_k_results_count_unscored_relevant_as_misses():
         q: dict(sorted(row.items(), key=lambda item: -item[1])[:6])
         for q, row in similarities.items()
     }
-    result = evaluation.evaluate(top, annotation, "ISVR", db_ids=db_ids)
+    result = retrieval.evaluate(top, annotation, "ISVR", db_ids=db_ids)
     aps, micro = fivr_reference(top, annotation, LABELS["ISVR"], db_ids)
     for query, ap in aps.items():
         assert result["AP"][query] == pytest.approx(ap, rel=1e-5)
@@ -102,13 +103,13 @@ def test_matrix_input_equals_dict_input():
     similarities, annotation, db_ids = make_problem(seed=2)
     query_ids = list(similarities)
     matrix = np.array([[similarities[q][v] for v in db_ids] for q in query_ids])
-    from_dict = evaluation.evaluate(similarities, annotation, "DSVR", db_ids=db_ids)
-    from_matrix = evaluation.evaluate((matrix, query_ids, db_ids), annotation, "DSVR")
+    from_dict = retrieval.evaluate(similarities, annotation, "DSVR", db_ids=db_ids)
+    from_matrix = retrieval.evaluate((matrix, query_ids, db_ids), annotation, "DSVR")
     assert from_matrix == from_dict
     with pytest.raises(ValueError, match="db_ids"):
-        evaluation.evaluate((matrix, query_ids, db_ids), annotation, db_ids=db_ids)
+        retrieval.evaluate((matrix, query_ids, db_ids), annotation, db_ids=db_ids)
     with pytest.raises(ValueError, match="does not match"):
-        evaluation.evaluate((matrix[:, 1:], query_ids, db_ids), annotation)
+        retrieval.evaluate((matrix[:, 1:], query_ids, db_ids), annotation)
 
 
 @pytest.mark.filterwarnings("ignore:.*queries")
@@ -116,12 +117,12 @@ def test_results_outside_the_database_are_ignored():
     similarities, annotation, db_ids = make_problem(seed=3)
     similarities["v01"]["stranger"] = 2.0
     with pytest.warns(UserWarning, match="1 results name videos outside the database"):
-        result = evaluation.evaluate(similarities, annotation, "DSVR", db_ids=db_ids)
+        result = retrieval.evaluate(similarities, annotation, "DSVR", db_ids=db_ids)
     del similarities["v01"]["stranger"]
     aps, _ = fivr_reference(similarities, annotation, LABELS["DSVR"], db_ids)
     assert result["AP"]["v01"] == pytest.approx(aps["v01"], rel=1e-5)
     with pytest.raises(ValueError, match="no annotated query"):
-        evaluation.evaluate({"x": {"v01": 1.0}}, annotation)
+        retrieval.evaluate({"x": {"v01": 1.0}}, annotation)
 
 
 def test_format_table():
@@ -129,7 +130,7 @@ def test_format_table():
         "baseline": {"mAP": 0.81234, "uAP": 0.7, "DSVR": {"mAP": 0.5}},
         "DML": {"mAP": 0.9, "uAP": 0.85},
     }
-    table = evaluation.format_table(results, ["mAP", "uAP", "DSVR/mAP"])
+    table = retrieval.format_table(results, ["mAP", "uAP", "DSVR/mAP"])
     lines = table.splitlines()
     assert lines[0].split() == ["system", "mAP", "uAP", "DSVR/mAP"]
     assert lines[2].split() == ["baseline", "0.8123", "0.7000", "0.5000"]
@@ -146,7 +147,7 @@ def test_search_json_evaluate_end_to_end(tmp_path):
     path = tmp_path / "similarities.json"
     search.save_similarities(path, search.top_k_to_dict(result, db_ids[:2], db_ids))
     annotation = {"q0": {"ND": ["a"]}, "q1": {"ND": ["d"], "DS": ["b"]}}
-    out = evaluation.evaluate(search.load_similarities(path), annotation, "DSVR", db_ids=db_ids)
+    out = retrieval.evaluate(search.load_similarities(path), annotation, "DSVR", db_ids=db_ids)
     # q0 finds a first; q1 finds d first, and b is not in its top 3: AP = (1 + 0) / 2.
     assert out["AP"] == {"q0": 1.0, "q1": 0.5}
     assert out["mAP"] == pytest.approx(0.75)

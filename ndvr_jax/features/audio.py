@@ -1,8 +1,8 @@
 """Audio mode of batch extraction: AuSiL segment features of a list of videos.
 
 Each video's audio is cut into its backbone's Mel-spectrogram windows (≈1 s apart); the windows
-go through `ndvr_jax.extraction`'s batched encoder as the "frames" of the video, and each segment
-feature is the MAC over the backbone's layers. Two backbones, each with its own front-end
+go through the batched encoder (`ndvr_jax.features.encoder`) as the "frames" of the video; each
+segment feature is the MAC over the backbone's layers. Two backbones, each with its own front-end
 (`AUDIO_BACKBONES`): `kumar2018` (AuSiL's CNN) and `musicnn_vgg`.
 
 A video without audio or with silence only is *stored* with zero segments (`[0, D]`) and its
@@ -26,7 +26,8 @@ from flax import nnx
 
 from ndvr_jax.backbones import mac, musicnn
 from ndvr_jax.backbones.audio_cnn import AudioCNN, load_audio_cnn
-from ndvr_jax.extraction import BatchEncoder, ExtractionSummary, extract_list
+from ndvr_jax.features.batching import ExtractionSummary, extract_list
+from ndvr_jax.features.encoder import BatchEncoder
 from ndvr_jax.io import audio as audio_io
 from ndvr_jax.io import video as video_io
 

@@ -6,7 +6,7 @@ similarity; whether the query itself is ranked, and which videos are, depends on
 it and CC_WEB ranks only the query set's ground truth); AP counts relevant videos without a score
 as never retrieved; mAP is over queries with at least one relevant video in the database;
 annotated queries missing from the results are ignored with a warning. Ties rank by database
-order (see `ndvr_jax.metrics`). The metrics never sort the database (see
+order (see `ndvr_jax.evaluation.metrics`). The metrics never sort the database (see
 `metrics.chunked_query_metrics`), so evaluating FIVR-200K-sized results takes well under a second.
 """
 
@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from ndvr_jax import metrics
 from ndvr_jax.data.annotations import Protocol, build_relevance, get_protocol
+from ndvr_jax.evaluation import metrics
 
 SimilarityMatrix = tuple[np.ndarray, Sequence[str], Sequence[str]]
 
 
-def _dict_to_matrix(
+def dict_to_matrix(
     similarities: Mapping[str, Mapping[str, float]], db_ids: Sequence[str] | None
 ) -> tuple[np.ndarray, list[str], list[str]]:
     """[Q, N] scores (NaN = no score) of a similarity dict, its query ids and database ids."""
@@ -80,7 +80,7 @@ def evaluate(
         if scores.shape != (len(query_ids), len(db_ids)):
             raise ValueError(f"matrix {scores.shape} does not match the ids")
     else:
-        scores, query_ids, db_ids = _dict_to_matrix(similarities, db_ids)
+        scores, query_ids, db_ids = dict_to_matrix(similarities, db_ids)
     rows = [n for n, q in enumerate(query_ids) if q in annotation]
     if len(rows) < len(query_ids):
         unannotated = len(query_ids) - len(rows)

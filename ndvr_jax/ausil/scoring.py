@@ -1,4 +1,4 @@
-"""AuSiL similarities between lists of videos, DAVR evaluation, and the whole demo in one call.
+"""AuSiL similarities between lists of videos, and their DAVR evaluation.
 
 Two scorers share one batched path:
   * trained: the full AuSiL (`ausil_model.npz` of a training workdir): whitening, attention,
@@ -16,33 +16,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
-from absl import logging
 from flax import nnx
 from jax.sharding import Mesh
 
-from ndvr_jax import evaluation, plots, search, sharding
-from ndvr_jax.ausil_training import (
-    heldout_queries,
-    init_ausil,
-    load_model,
-    load_pca,
-    load_store_features,
-    resolve_path,
-    train_ausil,
-)
-from ndvr_jax.data.annotations import load_annotation
-from ndvr_jax.data.demo import build_demo_benchmark
-from ndvr_jax.extraction import extract_audio
-from ndvr_jax.io.atomic import save_json_atomic
-from ndvr_jax.io.store import FeatureStore, read_id_path_list
-from ndvr_jax.models.ausil import (
+from ndvr_jax import sharding
+from ndvr_jax.ausil.model import (
     AuSiL,
     PCAWhitening,
     bucket_length,
@@ -50,6 +33,12 @@ from ndvr_jax.models.ausil import (
     pack_videos,
     repeat_to_min_length,
 )
+from ndvr_jax.ausil.training import (
+    init_ausil,
+    load_model,
+    load_pca,
+)
+from ndvr_jax.evaluation import retrieval
 
 EMBED_CHUNK = 16  # videos per compiled embedding call
 
@@ -165,15 +154,15 @@ def similarity_matrix(
 
 
 def make_scorer(
-    workdir: str | os.PathLike, config: ml_collections.ConfigDict, untrained: bool = False
+    workdir: str | os.PathLike, untrained: bool = False, batch_size: int = 16, num_devices: int = 0
 ) -> tuple[Scorer, str]:
-    """The scorer of a workdir (trained model if there is one, unless `untrained`) and its name."""
+    """The scorer of a workdir (trained model if there is one, unless `untrained`) and its name;
+    `batch_size` pairs a compiled step, over `num_devices` devices (0: all)."""
     model = None if untrained else load_model(workdir)
     trained = model is not None
     model = model if trained else untrained_model(load_pca(workdir))
-    mesh = sharding.make_mesh(config.similarity.num_devices)
     name = "trained" if trained else "untrained"
-    return Scorer(model, trained, mesh, config.similarity.batch_size), name
+    return Scorer(model, trained, sharding.make_mesh(num_devices), batch_size), name
 
 
 def evaluate_davr(
@@ -184,59 +173,6 @@ def evaluate_davr(
 ) -> dict[str, Any]:
     """FIVR-style DAVR evaluation; pairs without a score (NaN) count as never retrieved."""
     annotated = [i for i, q in enumerate(query_ids) if q in annotation]
-    return evaluation.evaluate(
+    return retrieval.evaluate(
         (matrix[annotated], [query_ids[i] for i in annotated], list(db_ids)), annotation, "DAVR"
     )
-
-
-def ausil_demo_run(
-    config: ml_collections.ConfigDict, data_dir: str | os.PathLike, workdir: str | os.PathLike
-) -> dict[str, dict[str, Any]]:
-    """Builds the demo benchmark, extracts audio features, fits PCA, trains, scores, evaluates.
-
-    Returns `{"untrained": DAVR result, "trained": DAVR result}` (`evaluation.evaluate` dicts,
-    plus `heldout_mAP`: the mAP over the queries kept out of training). Writes under `workdir`:
-    `features/`, `pca.npz`, checkpoints, `ausil_model.npz`, `similarities_{name}.json`,
-    `davr_{name}.json`, `pr_davr.png`.
-    """
-    config = ml_collections.ConfigDict(config.to_dict())
-    config.data_dir = str(Path(data_dir).resolve())
-    work = str(Path(workdir).resolve())
-    data = Path(
-        build_demo_benchmark(config.data_dir, seed=config.data_seed, size=config.size)
-    ).parent
-    features_dir = resolve_path(config, config.features_dir, work)
-    summary = extract_audio(config.extract, str(data / "videos.txt"), features_dir)
-    print(f"audio features: {summary}", flush=True)
-    train_ausil(config, work)
-
-    store = FeatureStore(features_dir, "ausil")
-    query_ids = [v for v, _ in read_id_path_list(data / "queries.txt")]
-    db_ids = [v for v, _ in read_id_path_list(data / "database.txt")]
-    queries, database = load_store_features(store, query_ids), load_store_features(store, db_ids)
-    annotation = load_annotation(data / "annotation.json")
-    heldout = heldout_queries(sorted(annotation), config.holdout_every)
-    results = {}
-    for untrained in (True, False):
-        scorer, name = make_scorer(work, config, untrained)
-        matrix = similarity_matrix(scorer, queries, database, query_ids, db_ids)
-        search.save_similarities(
-            Path(work) / f"similarities_{name}.json",
-            search.to_similarity_dict(matrix, query_ids, db_ids),
-        )
-        result = evaluate_davr(matrix, query_ids, db_ids, annotation)
-        aps = [result["AP"][q] for q in heldout if q in result["AP"]]
-        result["heldout_mAP"] = float(np.mean(aps)) if aps else None
-        save_json_atomic(Path(work) / f"davr_{name}.json", result)
-        results[name] = result
-        logging.info("AuSiL %s: DAVR mAP %.4f", name, result["mAP"])
-    plots.plot_pr_curves(
-        {f"AuSiL {name}": r for name, r in results.items()},
-        Path(work) / "pr_davr.png",
-        title="Demo benchmark, DAVR (audio duplicates)",
-    )
-    print(
-        evaluation.format_table(results, columns=("mAP", "uAP", "heldout_mAP")),
-        flush=True,
-    )
-    return results

@@ -5,9 +5,9 @@ import pickle
 import numpy as np
 import pytest
 
-from ndvr_jax.data import triplets
 from ndvr_jax.data.datasets import VCDB, CCWebVideo, DatasetError, load_vcdb_pickle
 from ndvr_jax.data.feature_lists import FeatureError, read_feature_list
+from ndvr_jax.dml import triplets
 from tests.test_triplets_cli import write_features
 
 

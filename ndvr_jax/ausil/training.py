@@ -1,19 +1,19 @@
 """Training AuSiL (the original released no training code): triplets of videos' audio segments.
 
 Data: segment features `[S, D]` of each video (an `ausil` feature store, see
-`ndvr_jax.extraction.extract_audio`; D = 640 for `musicnn_vgg`, 2,528 for `kumar2018`) and a
+`ndvr_jax.features.batching.extract_audio`; D = 640 for `musicnn_vgg`, 2,528 for `kumar2018`) and a
 FIVR-style annotation. A triplet is
 (query, one of its `DA` videos, a database video that is not `DA` for it). With `video_list`
 (the raw files), waveform-level augmentation adds self-supervised triplets: a random span of a
 database video's audio after a random chain of the copy distortions of
-`ndvr_jax.data.audio_augment` (speed/tempo, pitch, mixing with another track, band limit, noise,
+`ndvr_jax.ausil.augment` (speed/tempo, pitch, mixing with another track, band limit, noise,
 lossy re-encoding, volume) is the anchor, the video itself the positive, another database video
 the negative. Their features are computed once with the extraction's audio CNN and cached.
 
 Recipe (ViSiL's losses, DESIGN §3): PCA whitening is fitted first on every stored segment and
 saved (`<workdir>/pca.npz`, reused on resume); loss = triplet loss on the Chamfer similarities
 (margin 0.5) + `reg_weight` × the penalty on comparator outputs outside [-1, 1]. Training runs
-through `ndvr_jax.train_lib.train` (checkpoints, resume, NaN guard, metrics). Videos longer than
+through `ndvr_jax.training.loop.train` (checkpoints, resume, NaN guard, metrics). Videos longer than
 `max_segments` are cut to a random span each time they are drawn; all are packed to one length
 so one step compiles once. The trained model is written to `<workdir>/ausil_model.npz` (+ `.json`).
 """
@@ -34,15 +34,9 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from ndvr_jax import sharding, train_lib
-from ndvr_jax.backbones.mac import mac
-from ndvr_jax.data.annotations import load_annotation
-from ndvr_jax.data.audio_augment import AudioAugmentConfig, random_augment
-from ndvr_jax.extraction import BatchEncoder, audio_backbone
-from ndvr_jax.io import audio as audio_io
-from ndvr_jax.io.atomic import save_json_atomic, save_npz_atomic
-from ndvr_jax.io.store import FeatureStore, read_id_path_list
-from ndvr_jax.models.ausil import (
+from ndvr_jax import sharding
+from ndvr_jax.ausil.augment import AudioAugmentConfig, random_augment
+from ndvr_jax.ausil.model import (
     MIN_SEGMENTS,
     AuSiL,
     PCAWhitening,
@@ -52,6 +46,14 @@ from ndvr_jax.models.ausil import (
     pack_videos,
     similarity_regularisation,
 )
+from ndvr_jax.backbones.mac import mac
+from ndvr_jax.data.annotations import load_annotation
+from ndvr_jax.features.audio import audio_backbone
+from ndvr_jax.features.encoder import BatchEncoder
+from ndvr_jax.io import audio as audio_io
+from ndvr_jax.io.atomic import save_json_atomic, save_npz_atomic
+from ndvr_jax.io.store import FeatureStore, read_id_path_list
+from ndvr_jax.training import loop
 
 PCA_FILE = "pca.npz"
 MODEL_FILE = "ausil_model.npz"
@@ -183,7 +185,7 @@ def _repeated_length(n: int) -> int:
 
 @dataclasses.dataclass
 class AusilTask:
-    """`train_lib.TrainTask` for AuSiL over precomputed segment features."""
+    """`loop.TrainTask` for AuSiL over precomputed segment features."""
 
     config: ml_collections.ConfigDict
     features: Mapping[str, np.ndarray]
@@ -356,6 +358,14 @@ def train_ausil(
 ) -> tuple[AuSiL, list[dict[str, float]]]:
     """Prepares the data, trains (resuming), saves `ausil_model.npz`; returns model and history."""
     task = prepare_task(config, workdir)
-    model, history = train_lib.train(task, config, workdir)
+    model, history = loop.train(task, config, workdir)
     save_model(model, workdir, {"num_steps": config.num_steps, "triplets": len(task.triplets)})
     return model, history
+
+
+def run_training(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """The `train` binary's AuSiL entry: `train_ausil`; returns the last logged metrics and
+    where the model is."""
+    _, history = train_ausil(config, workdir)
+    rows = [r for r in history if "loss" in r]
+    return {**(rows[-1] if rows else {}), "model": os.path.abspath(f"{workdir}/{MODEL_FILE}")}

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from ndvr_jax import sharding
-from ndvr_jax.ausil_pipeline import Scorer, evaluate_davr, similarity_matrix, untrained_model
-from ndvr_jax.ausil_training import init_ausil, save_model
+from ndvr_jax.ausil.model import fit_pca_whitening, masked_chamfer, repeat_to_min_length
+from ndvr_jax.ausil.scoring import Scorer, evaluate_davr, similarity_matrix, untrained_model
+from ndvr_jax.ausil.training import init_ausil, save_model
 from ndvr_jax.io.store import FeatureStore
-from ndvr_jax.models.ausil import fit_pca_whitening, masked_chamfer, repeat_to_min_length
-from tests.test_ausil import np_params, np_similarity
+from tests.test_ausil_model import np_params, np_similarity
 
 ROOT = Path(__file__).resolve().parents[1]
 DIMS = 12
@@ -95,31 +95,36 @@ def test_cli_writes_json_and_evaluates(tmp_path):
     pca = fit_pca_whitening(np.concatenate(list(db.values())), 10)
     pca.save(work / "pca.npz")
 
-    command = [
-        sys.executable,
-        "-m",
-        "ndvr_jax.ausil_similarity",
-        "--config=configs/ausil_demo.py:runlocal",
-        f"--workdir={work}",
-        f"--queries_file={tmp_path / 'queries.txt'}",
-        f"--database_file={tmp_path / 'database.txt'}",
-        f"--annotation_file={tmp_path / 'annotation.json'}",
-    ]
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    assert "untrained AuSiL" in run.stdout and "DAVR mAP 1.0000" in run.stdout
-    sims = json.loads((work / "similarities.json").read_text())
+    output = work / "similarities.json"
+    similarity = [
+        sys.executable, "-m", "ndvr_jax.similarity", "--system=ausil", f"--model_dir={work}",
+        f"--queries={tmp_path / 'queries.txt'}", f"--database={tmp_path / 'database.txt'}",
+        "--batch_size=8", f"--output={output}",
+    ]  # fmt: skip
+    evaluate = [
+        sys.executable, "-m", "ndvr_jax.evaluate", "--dataset=annotation",
+        f"--dataset_path={tmp_path / 'annotation.json'}", f"--queries={tmp_path / 'queries.txt'}",
+        f"--database={tmp_path / 'database.txt'}", f"--similarities=ausil={output}",
+        "--protocols=DAVR", f"--output_dir={work / 'eval'}",
+    ]  # fmt: skip
+    run = lambda command: subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    run(similarity)
+    sims = json.loads(output.read_text())
     assert list(sims) == ["q0", "q1", "q2"] and list(sims["q0"]) == ["d0", "d1", "d2", "d3"]
     model = untrained_model(pca)
     assert sims["q1"]["d1"] == pytest.approx(direct(model, False, db["d1"], db["d1"]), abs=1e-5)
-    assert (work / "pr_davr.png").is_file()
-    assert json.loads((work / "davr.json").read_text())["mAP"] == 1.0
+    evaluated = run(evaluate)
+    results = json.loads((work / "eval" / "results.json").read_text())
+    assert results["ausil"]["DAVR"]["mAP"] == 1.0 and "DAVR" in evaluated.stdout
+    assert (work / "eval" / "pr_curves.png").is_file()
 
     model = trained_model(pca)
     save_model(model, work, {})
-    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    assert "trained AuSiL" in run.stdout
-    sims = json.loads((work / "similarities.json").read_text())
+    run(similarity)
+    sims = json.loads(output.read_text())
     assert sims["q0"]["d1"] == pytest.approx(direct(model, True, queries["q0"], db["d1"]), abs=1e-4)
 
 

@@ -1,9 +1,9 @@
-"""Tests for ndvr_jax.data.audio_augment: each augmentation changes the waveform as it should."""
+"""Tests for ndvr_jax.ausil.augment: each augmentation changes the waveform as it should."""
 
 import numpy as np
 import pytest
 
-from ndvr_jax.data import audio_augment as aug
+from ndvr_jax.ausil import augment as aug
 
 SR = 22050
 

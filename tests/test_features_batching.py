@@ -8,7 +8,8 @@ from flax import nnx
 
 from ndvr_jax import sharding
 from ndvr_jax.backbones import create_backbone, mac
-from ndvr_jax.extraction import BatchEncoder, extract_to_store, micro_batch_size
+from ndvr_jax.features.batching import extract_to_store
+from ndvr_jax.features.encoder import BatchEncoder, micro_batch_size
 from ndvr_jax.io import video
 from ndvr_jax.io.store import FeatureStore
 from tests.media import write_test_video

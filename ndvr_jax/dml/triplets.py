@@ -13,7 +13,8 @@ Rules (DESIGN §3):
     `min_positive_distance` (0.1) is used in both directions with the set's negatives closer to
     the anchor than the positive. CC_WEB_VIDEO (`cc_web_query_sets`: E/S/V/M/L positives, X/-1
     negatives), FIVR-style annotations with chosen labels (`annotation_query_sets`) and the
-    toolkit's own datasets (`group_query_sets`) all produce query sets.
+    toolkit's own datasets (`group_query_sets`) all produce query sets; `unlabelled_query_sets`
+    takes a query's unlabelled database videos as its negatives.
 
 Triplets come out in the original's order. Distances are Euclidean, computed in float32 by one
 jitted kernel on fixed-size blocks (block sizes are powers of two up to the chunk arguments and
@@ -35,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ndvr_jax.data.annotations import Annotation
 from ndvr_jax.data.datasets.cc_web import NEGATIVE_LABELS, POSITIVE_LABELS, CCWebVideo
 from ndvr_jax.data.datasets.generic import DatasetError, preview_ids
 from ndvr_jax.data.datasets.vcdb import ORIGINAL_EXCLUDED_DISTRACTORS, VCDB
@@ -52,6 +54,7 @@ __all__ = [
     "pairwise_distances",
     "query_set_triplets",
     "save_triplet_outputs",
+    "unlabelled_query_sets",
     "vcdb_triplets",
 ]
 
@@ -330,3 +333,26 @@ def save_triplet_outputs(
     save_npy_atomic(paths[0], features)
     save_npy_atomic(paths[1], np.asarray(triplets, np.int64).reshape(-1, 3))
     return paths
+
+
+def unlabelled_query_sets(
+    annotation: Annotation,
+    row: Mapping[str, int],
+    database_ids: Sequence[str],
+    positive_labels: Collection[str],
+) -> list[QuerySet]:
+    """Query sets whose negatives are the database videos the query's annotation does not name."""
+    sets = []
+    for query, labels in annotation.items():
+        named = {v for ids in labels.values() for v in ids}
+        positives = dict.fromkeys(
+            [query, *(v for lb in positive_labels for v in labels.get(lb, ()))]
+        )
+        missing = [v for v in positives if v not in row]
+        if missing:
+            raise DatasetError(
+                f"query {query!r}: annotated ids without features: {preview_ids(missing)}"
+            )
+        negatives = [row[v] for v in database_ids if v not in named and v != query]
+        sets.append(([row[v] for v in positives], negatives))
+    return sets

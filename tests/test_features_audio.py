@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from configs import extract as extract_config
-from ndvr_jax.audio_extraction import audio_backbone, create_audio_cnn, load_audio_segments
 from ndvr_jax.backbones.audio_cnn import FEATURE_DIM, mac_extractor, segment_features
-from ndvr_jax.extraction import extract
+from ndvr_jax.features import extract
+from ndvr_jax.features.audio import audio_backbone, create_audio_cnn, load_audio_segments
 from ndvr_jax.io.audio import encode_audio
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
 from tests.media import write_test_video

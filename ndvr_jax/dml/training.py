@@ -1,13 +1,14 @@
 """Training the DML network: offline triplets (the original) or in-batch mining from group labels.
 
-Two `ndvr_jax.train_lib.TrainTask`s feed the shared loop (checkpoints, resume, NaN guard,
+Two `ndvr_jax.training.loop.TrainTask`s feed the shared loop (checkpoints, resume, NaN guard,
 metrics, progress):
 
   `OfflineTripletTask`  the original: `<dataset>_triplets.npy` rows (anchor, positive, negative)
                         into `<dataset>_features.npy`, reshuffled every epoch (a fixed seed per
                         epoch, so a resumed run sees the same batches), `batch_size` triplets a
                         step; the last batch of an epoch is padded and the padding is masked out.
-                        Loss `max(0, ‖a−p‖² − ‖a−n‖² + γ)` (`ndvr_jax.losses.triplet_loss`).
+                        Loss `max(0, ‖a−p‖² − ‖a−n‖² + γ)`
+                        (`ndvr_jax.training.losses.triplet_loss`).
                         A batch holds each video of its triplets once (`x`, zero-padded to a few
                         fixed sizes) with the triplets as positions into it: the network embeds
                         every video once however many triplets share it (anchors and positives
@@ -15,9 +16,10 @@ metrics, progress):
   `MiningTask`          P×K sampling from group labels (`groups_per_batch` groups with at least
                         two videos, `videos_per_group` of each, plus `background` videos of no
                         group or of a group too small to sample), then batch-all, batch-hard or
-                        semi-hard mining over the whole global batch (`ndvr_jax.losses`). Labels:
-                        >= 0 a group, -1 no group (a negative of every video), -2 left out
-                        (never sampled, e.g. evaluation queries).
+                        semi-hard mining over the whole global batch
+                        (`ndvr_jax.training.losses`). Labels: >= 0 a group, -1 no group (a
+                        negative of every video), -2 left out (never sampled, e.g. evaluation
+                        queries).
 
 Both log `active_fraction` (the fraction of triplets with a positive loss), `num_triplets`,
 `pos_dist` and `neg_dist` with the loss. `l2_regularization` adds the original's weight decay,
@@ -25,17 +27,15 @@ TF's `l2_regularizer(λ)` on every weight and bias: `λ · Σ w² / 2` (the orig
 makes it effectively zero; decoupled AdamW decay is `optimizer.weight_decay`).
 
 The trained network is written beside the checkpoints as `dml_model.json` (layer sizes and
-activation) and `dml_params.npz` (one array per parameter), which `load_dml` reads back.
+activation) and `dml_params.npz` (one array per parameter), which `ndvr_jax.dml.embed.load_dml`
+reads back. `run_training` is the `train` binary's entry for `config.task = "dml"`.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -45,13 +45,12 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from ndvr_jax import losses, search, train_lib
-from ndvr_jax.io.atomic import save_json_atomic, save_npz_atomic
-from ndvr_jax.models.dml import DML, embed_video_early, embed_video_late
+from ndvr_jax.dml.embed import save_dml
+from ndvr_jax.dml.groups import LEFT_OUT
+from ndvr_jax.dml.model import DML
+from ndvr_jax.training import loop, losses
 
 __all__ = [
-    "MODEL_FILE",
-    "PARAMS_FILE",
     "MiningTask",
     "OfflineTripletTask",
     "TrainingDataError",
@@ -61,21 +60,15 @@ __all__ = [
     "check_triplets",
     "create_dml",
     "default_dml_config",
-    "embed_early",
-    "embed_late",
     "inject_triplets",
-    "load_dml",
     "load_npy",
     "resolve_steps",
-    "save_dml",
     "shrink_dml_config",
     "summarise_history",
     "train_dml",
+    "run_training",
 ]
 
-MODEL_FILE = "dml_model.json"
-PARAMS_FILE = "dml_params.npz"
-LEFT_OUT = -2  # group label of rows that mining never samples
 Batch = dict[str, np.ndarray]
 
 
@@ -92,12 +85,12 @@ def default_dml_config() -> ml_collections.ConfigDict:
 
     Offline VCDB triplets, Adam with learning rate 1e-6, 1000 triplets a batch, 10 epochs,
     margin 1, MLP 2000-1000-500 with tanh and L2 normalisation, evaluated on CC_WEB_VIDEO.
-    The loop's keys are `ndvr_jax.train_lib.default_train_config`'s; `evaluate` is
-    `ndvr_jax.evaluate.default_eval_config` with the CC_WEB_VIDEO files.
+    The loop's keys are `ndvr_jax.training.loop.default_train_config`'s; `evaluate` holds the
+    settings of `python -m ndvr_jax.evaluate` that differ from its defaults
+    (`ndvr_jax.jobs.evaluate.default_eval_config`): the CC_WEB_VIDEO files.
     """
-    from ndvr_jax import evaluate  # evaluate imports this module
-
-    config = train_lib.default_train_config()
+    config = loop.default_train_config()
+    config.task = "dml"
     config.num_steps = 0  # 0: `epochs` passes over the triplets
     config.epochs = 10
     config.batch_size = 1000  # triplets a step (offline mode)
@@ -129,10 +122,11 @@ def default_dml_config() -> ml_collections.ConfigDict:
     config.mining = ml_collections.ConfigDict(
         dict(strategy="batch_hard", groups_per_batch=64, videos_per_group=4, background=256)
     )
-    config.evaluate = evaluate.default_eval_config()
-    config.evaluate.update(
-        dataset_path="datasets/cc_web_video.pickle",
-        features="output_data/cc_web_video_features.npy",
+    config.evaluate = ml_collections.ConfigDict(
+        dict(
+            dataset_path="datasets/cc_web_video.pickle",
+            features="output_data/cc_web_video_features.npy",
+        )
     )
     return config
 
@@ -261,91 +255,6 @@ def _with_l2(
         return loss, aux
     penalty = l2 * _l2_penalty(model)
     return loss + penalty, {**aux, "triplet_loss": loss, "l2_penalty": penalty}
-
-
-def _param_key(path: tuple[Any, ...]) -> str:
-    return "/".join(str(p) for p in path)
-
-
-def save_dml(model: DML, directory: str | os.PathLike, **meta: Any) -> Path:
-    """Writes `dml_model.json` and `dml_params.npz` into `directory`; returns the folder."""
-    directory = Path(directory)
-    flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
-    arrays = {_param_key(path): np.asarray(var.get_value()) for path, var in flat}
-    kernels = [layer.kernel.get_value().shape for layer in model.layers]
-    save_npz_atomic(directory / PARAMS_FILE, **arrays)
-    save_json_atomic(
-        directory / MODEL_FILE,
-        {
-            "in_features": int(kernels[0][0]),
-            "hidden_sizes": [int(k[1]) for k in kernels[:-1]],
-            "embedding_dim": int(kernels[-1][1]),
-            "activation": model.activation,
-            **meta,
-        },
-    )
-    return directory
-
-
-def load_dml(directory: str | os.PathLike) -> tuple[DML, dict[str, Any]]:
-    """Reads a network written by `save_dml` (e.g. a training workdir); returns it and its meta."""
-    directory = Path(directory)
-    for name in (MODEL_FILE, PARAMS_FILE):
-        if not (directory / name).is_file():
-            raise FileNotFoundError(
-                f"{directory / name} does not exist: point at the workdir of a finished "
-                "`python -m ndvr_jax.dml_train` run"
-            )
-    meta = json.loads((directory / MODEL_FILE).read_text())
-    model = DML(
-        meta["in_features"],
-        tuple(meta["hidden_sizes"]),
-        meta["embedding_dim"],
-        meta["activation"],
-        rngs=nnx.Rngs(0),
-    )
-    state = nnx.state(model, nnx.Param)
-    with np.load(directory / PARAMS_FILE) as arrays:
-        for path, var in nnx.to_flat_state(state):
-            value = arrays[_param_key(path)]
-            if value.shape != var.get_value().shape:
-                raise ValueError(f"{_param_key(path)}: saved shape {value.shape} does not match")
-            var.set_value(jnp.asarray(value))
-    nnx.update(model, state)
-    return model, meta
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _embed_rows(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array) -> jax.Array:
-    return embed_video_early(nnx.merge(graphdef, state), x)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _embed_frames(graphdef: nnx.GraphDef, state: nnx.State, frames, mask) -> jax.Array:
-    return embed_video_late(nnx.merge(graphdef, state), frames, mask)
-
-
-def embed_early(model: DML, vectors: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """Early fusion: [N, E] embeddings of [N, D] global vectors, `batch_size` rows at a time."""
-    vectors = np.asarray(vectors, np.float32)
-    graphdef, state = nnx.split(model)
-    size = max(1, min(batch_size, 1 << max(0, len(vectors) - 1).bit_length()))
-    out = np.empty((len(vectors), model.embedding_dim), np.float32)
-    for start in range(0, len(vectors), size):
-        chunk = vectors[start : start + size]
-        padded = np.pad(chunk, [(0, size - len(chunk)), (0, 0)])
-        embedded = _embed_rows(graphdef, state, padded)
-        out[start : start + len(chunk)] = np.asarray(embedded)[: len(chunk)]
-    return out
-
-
-def embed_late(model: DML, videos: Sequence[np.ndarray], max_elements: int = 1 << 24) -> np.ndarray:
-    """Late fusion: [N, E] embeddings of `[n_i, D]` frame features (batched by length)."""
-    graphdef, state = nnx.split(model)
-    out = np.empty((len(videos), model.embedding_dim), np.float32)
-    for rows, frames, mask in search.frame_batches(videos, max_elements):
-        out[rows] = np.asarray(_embed_frames(graphdef, state, frames, mask))[: len(rows)]
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,7 +433,7 @@ def train_dml(
     config = ml_collections.ConfigDict(config.to_dict())
     config.num_steps = resolve_steps(config, task)
     config.batch_size = task.batch_size if isinstance(task, OfflineTripletTask) else task.batch_rows
-    model, history = train_lib.train(task, config, os.fspath(workdir), evaluate=evaluate)
+    model, history = loop.train(task, config, os.fspath(workdir), evaluate=evaluate)
     save_dml(model, workdir, mode=config.mode, steps=config.num_steps)
     return model, history
 
@@ -539,3 +448,11 @@ def summarise_history(history: Sequence[Mapping[str, float]]) -> str:
         f"step {int(last['step'])}: loss {last['loss']:.4f}, active triplets "
         f"{100 * last.get('active_fraction', float('nan')):.1f}%"
     )
+
+
+def run_training(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """The `train` binary's DML entry: the task of `config.data`'s files, trained into `workdir`;
+    returns the last logged metrics and where the network is."""
+    _, history = train_dml(config, workdir, build_task(config))
+    rows = [r for r in history if "loss" in r]
+    return {**(rows[-1] if rows else {}), "network": os.path.abspath(workdir)}

@@ -1,24 +1,8 @@
-"""DML training binary (the original's `train_dml.py`), and the demo benchmark's DML experiment.
-
-    # the paper's setting: VCDB triplets of `python -m ndvr_jax.triplets --dataset=vcdb`
-    python -m ndvr_jax.dml_train --config=configs/dml_vcdb.py --workdir=model/
-    # with up to 10,000 injected CC_WEB_VIDEO triplets
-    python -m ndvr_jax.dml_train --config=configs/dml_vcdb_ccweb_injection.py --workdir=model/
-    # in-batch mining from group labels instead of offline triplets
-    python -m ndvr_jax.dml_train --config=configs/dml_vcdb.py --workdir=model/ \\
-        --config.mode=mining --config.num_steps=20000
-    # the demo benchmark, cross-validated over its queries (`dml_demo_run`)
-    python -m ndvr_jax.dml_train --config=configs/dml_demo.py --workdir=demo_dml/ \\
-        --demo_data=demo_data --demo_features=demo_run/features
-
-Training goes through `ndvr_jax.train_lib` (checkpoints and resume in `--workdir`, NaN guard,
-`metrics.jsonl` + TensorBoard with the loss and the fraction of active triplets); the trained
-network is written to `--workdir` (`dml_model.json`, `dml_params.npz`), which
-`python -m ndvr_jax.evaluate --model_dir=` reads.
+"""DML's part of the main job: the demo benchmark's cross-validated DML experiment.
 
 The demo experiment (`dml_demo_run`) must not train on the queries it evaluates: the queries are
 split into `demo.folds` folds; for each fold a network is trained on group labels formed from
-the other folds' queries and their annotated near-duplicates (`ndvr_jax.triplets.
+the other folds' queries and their annotated near-duplicates (`ndvr_jax.dml.groups.
 annotation_groups`; the database videos they do not name are negatives, the held-out queries
 are left out), and evaluated on the held-out queries against the whole database. Every query is
 thus ranked by a network that never saw it; the per-fold rankings are put together into one
@@ -31,25 +15,22 @@ points with the seed: `demo.repeats` cross-validations with other seeds and spli
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import ml_collections
 import numpy as np
-from absl import app, flags
-from ml_collections import config_flags
 
-from ndvr_jax import dml_training, search
-from ndvr_jax import evaluate as eval_lib
-from ndvr_jax.data import triplets as rules
+from ndvr_jax import search
 from ndvr_jax.data.annotations import load_annotation
-from ndvr_jax.data.feature_lists import FeatureError
+from ndvr_jax.data.benchmarks import Benchmark, annotation_benchmark
+from ndvr_jax.dml import training as dml_training
+from ndvr_jax.dml import triplets as rules
+from ndvr_jax.dml.embed import embed_early, embed_late
+from ndvr_jax.dml.groups import annotation_groups
+from ndvr_jax.evaluation.report import evaluate_systems, protocol_variants, write_report
 from ndvr_jax.io.atomic import save_json_atomic
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
-from ndvr_jax.triplets import Benchmark, annotation_benchmark, annotation_groups
-from ndvr_jax.triplets import unlabelled_query_sets as _query_sets
 
 __all__ = ["dml_demo_run", "fold_split"]
 
@@ -82,7 +63,7 @@ def _fold_task(
         return dml_training.MiningTask(vectors, groups, config)
     row = {v: i for i, v in enumerate(bench.video_ids)}
     annotation = {q: bench.annotation[q] for q in train_queries}
-    sets = _query_sets(annotation, row, bench.database_ids, demo.positive_labels)
+    sets = rules.unlabelled_query_sets(annotation, row, bench.database_ids, demo.positive_labels)
     triplets = rules.query_set_triplets(vectors, sets, min_positive_distance=0.0)
     return dml_training.OfflineTripletTask(vectors, triplets, config)
 
@@ -115,10 +96,10 @@ def _cross_validated(
         print(f"repeat {repeat} fold {fold}: {summary}", flush=True)
         test = np.flatnonzero(fold_of == fold)
         for out, embedded in (
-            (early, dml_training.embed_early(model, vectors)),
-            (late, dml_training.embed_late(model, frames)),
+            (early, embed_early(model, vectors)),
+            (late, embed_late(model, frames)),
         ):
-            out[test] = eval_lib.similarity(embedded[test], embedded[n_q:], demo.similarity)
+            out[test] = search.similarity_matrix(embedded[test], embedded[n_q:], demo.similarity)
     return {"DML early": early, "DML late": late}, training
 
 
@@ -149,8 +130,8 @@ def dml_demo_run(
     frames = [store.load(v) for v in bench.video_ids]
     vectors = search.global_vectors(frames)
     n_q = len(queries)
-    variants = eval_lib.protocol_variants(bench, tuple(config.demo.protocols))
-    evaluate = lambda systems: eval_lib.evaluate_systems(
+    variants = protocol_variants(bench, tuple(config.demo.protocols))
+    evaluate = lambda systems: evaluate_systems(
         systems, queries, database, bench.annotation, variants
     )
     runs, training = [], []
@@ -159,7 +140,7 @@ def dml_demo_run(
         runs.append(systems)
         training += log
     systems = {
-        "baseline": eval_lib.similarity(vectors[:n_q], vectors[n_q:], config.demo.similarity),
+        "baseline": search.similarity_matrix(vectors[:n_q], vectors[n_q:], config.demo.similarity),
         **{name: np.mean([run[name] for run in runs], axis=0) for name in runs[0]},
     }
     results = evaluate(systems)
@@ -174,44 +155,10 @@ def dml_demo_run(
         f"{', ' + config.mining.strategy if config.mode == 'mining' else ''}), "
         f"mean similarity of {config.demo.repeats} repeat(s)"
     )
-    table = eval_lib.write_report(
+    table = write_report(
         work, results, systems, queries, database, title=title,
         plot_title=f"Demo: DML ({config.demo.folds}-fold CV) vs baseline",
     )  # fmt: skip
     print(table)
     print(f"DML results in {os.path.abspath(work)}: results.md, pr_curves.png", flush=True)
     return results
-
-
-def _define_flags() -> None:
-    config_flags.DEFINE_config_file("config", None, "Training config (configs/dml_*.py).")
-    flags.DEFINE_string("workdir", None, "Checkpoints, metrics and the trained network.")
-    flags.DEFINE_string("demo_data", None, "Run the demo experiment on this benchmark folder.")
-    flags.DEFINE_string("demo_features", None, "The demo benchmark's frame features.")
-    flags.mark_flags_as_required(["config", "workdir"])
-
-
-def main(argv: Sequence[str]) -> None:
-    del argv
-    f = flags.FLAGS
-    if f.demo_data:
-        if not f.demo_features:
-            raise app.UsageError("--demo_data needs --demo_features")
-        dml_demo_run(f.config, f.demo_features, f.demo_data, f.workdir)
-        return
-    try:
-        task = dml_training.build_task(f.config)
-    except (dml_training.TrainingDataError, FeatureError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    _, history = dml_training.train_dml(f.config, f.workdir, task)
-    print(dml_training.summarise_history(history))
-    print(
-        f"trained network in {os.path.abspath(f.workdir)} ({dml_training.MODEL_FILE}, "
-        f"{dml_training.PARAMS_FILE})"
-    )
-
-
-if __name__ == "__main__":
-    _define_flags()
-    app.run(main)

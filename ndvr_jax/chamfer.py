@@ -1,0 +1,49 @@
+"""Frame-level Chamfer similarity of videos: for each query frame the best cosine similarity over
+a database video's frames, averaged over the query's frames (ViSiL's video-level Chamfer without
+its learned parts; a training-free visual system).
+
+Videos of any lengths are batched by `ndvr_jax.search.frame_batches` on both sides, so memory is
+bounded by one block of `[Bq, Nb, T, S]` cells (`max_cells`), never by Q·N·T·S; each block shape
+compiles once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ndvr_jax.search import frame_batches, l2_normalize
+
+
+@jax.jit
+def _block(queries, query_mask, database, database_mask):
+    """[Bq, Nb] Chamfer similarity of padded, masked frame blocks."""
+    sim = jnp.einsum("qtd,nsd->qnts", l2_normalize(queries), l2_normalize(database))
+    best = jnp.max(jnp.where(database_mask[None, :, None, :], sim, -jnp.inf), axis=-1)
+    best = jnp.where(query_mask[:, None, :], best, 0.0)
+    counts = jnp.maximum(query_mask.sum(-1), 1)[:, None]
+    return best.sum(-1) / counts
+
+
+def chamfer_similarity(
+    queries: Sequence[np.ndarray], database: Sequence[np.ndarray], max_cells: int = 1 << 24
+) -> np.ndarray:
+    """[Q, N] Chamfer similarity of `[n_i, D]` query and database frame features.
+
+    A database video without frames scores -inf (it can never be a match); `max_cells` bounds
+    the similarity cells of one compiled block (about 4 bytes each).
+    """
+    if not queries or not database:
+        raise ValueError("chamfer_similarity needs at least one query and one database video")
+    dim = queries[0].shape[1]
+    side = max(8 * dim, int(np.sqrt(max_cells)) * dim)  # elements per side: Bq·T·D, Nb·S·D
+    out = np.empty((len(queries), len(database)), np.float32)
+    database_blocks = list(frame_batches(list(database), side))
+    for q_rows, q_frames, q_mask in frame_batches(list(queries), side):
+        for d_rows, d_frames, d_mask in database_blocks:
+            block = np.asarray(_block(q_frames, q_mask, d_frames, d_mask))
+            out[np.ix_(q_rows, d_rows)] = block[: len(q_rows), : len(d_rows)]
+    return out

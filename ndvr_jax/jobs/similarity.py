@@ -1,0 +1,152 @@
+"""Similarities of a query list against a database list with one of the toolkit's systems.
+
+Systems (`SYSTEMS`):
+  global   cosine (or `distance`: `1 − d / max d`) of ndvr-dml's global video vectors;
+  chamfer  frame-level Chamfer similarity of the frame features (`ndvr_jax.chamfer`);
+  dml      a trained DML network (`model_dir`: a DML training workdir), early or late fusion;
+  ausil    AuSiL on audio segment features (`model_dir`: an AuSiL workdir with
+           `ausil_model.npz`, or only `pca.npz`, or `untrained`: PCA + Chamfer).
+Lists have `<id>\\t<path>` (or `<id> <path>`) lines, the path a feature file (visual: `.npy`
+frames; audio: `wlaf.npz`, its folder, or a store root); with `features_dir` features are read from
+that store by id and the list paths are ignored (so the video lists themselves can be passed).
+The result is the similarity JSON every evaluator reads: `{query_id: {db_id: similarity}}`; a
+video stored without audio (no audio stream, silence) has no pairs in it (a warning counts them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import ml_collections
+import numpy as np
+from absl import logging
+
+from ndvr_jax import search
+from ndvr_jax.ausil.scoring import make_scorer
+from ndvr_jax.ausil.scoring import similarity_matrix as ausil_similarity_matrix
+from ndvr_jax.ausil.training import read_segment_features
+from ndvr_jax.chamfer import chamfer_similarity
+from ndvr_jax.data.feature_lists import FeatureError, load_frame_features
+from ndvr_jax.dml.embed import embed_early, embed_late, load_dml
+from ndvr_jax.io.store import FeatureStore, read_id_path_list
+
+SYSTEMS = ("global", "chamfer", "dml", "ausil")
+FUSIONS = ("early", "late")
+
+
+def default_similarity_config() -> ml_collections.ConfigDict:
+    """Every setting of `python -m ndvr_jax.similarity` (each also a flag of the same name)."""
+    return ml_collections.ConfigDict(
+        dict(
+            system="global",  # global | chamfer | dml | ausil
+            queries="",  # `<id>\t<features path>` lines
+            database="",  # `<id>\t<features path>` lines
+            features_dir="",  # read features by id from this store instead of the list paths
+            model_dir="",  # dml: a DML training workdir; ausil: an AuSiL workdir
+            metric="cosine",  # global / dml: cosine | distance
+            fusion="early",  # dml: early (global vectors) | late (every frame)
+            untrained=False,  # ausil: ignore a trained model (PCA + Chamfer)
+            batch_size=16,  # ausil: pairs a compiled step
+            num_devices=0,  # ausil: devices to shard pairs over (0: all)
+            output="similarities.json",
+            top_k=0,  # keep the best k per query (0: all)
+        )
+    )
+
+
+def _visual_loader(features_dir: str) -> Callable[[str, str], np.ndarray]:
+    store = FeatureStore(features_dir) if features_dir else None
+    source = (lambda v, p: store.feature_path(v)) if store else (lambda v, p: p)
+    return lambda video_id, path: load_frame_features(source(video_id, path), video_id)
+
+
+def _audio_loader(features_dir: str) -> Callable[[str, str], np.ndarray]:
+    def load(video_id: str, path: str) -> np.ndarray:
+        source = features_dir or path
+        try:
+            features = read_segment_features(source, video_id)
+        except (OSError, KeyError, ValueError) as e:
+            raise FeatureError(f"video {video_id!r}: no audio features in {source}: {e}") from e
+        if features.ndim != 2 or not np.isfinite(features).all():
+            raise FeatureError(
+                f"video {video_id!r}: audio features in {source} are not [S, D] or not finite "
+                f"(shape {features.shape})"
+            )
+        return features  # [0, D]: no audio stream or silence; left out of the results
+
+    return load
+
+
+def _load_list(path: str, load: Callable[[str, str], np.ndarray]) -> dict[str, np.ndarray]:
+    if not path or not Path(path).is_file():
+        raise FeatureError(f"video list {path!r} does not exist")
+    features = {video_id: load(video_id, p) for video_id, p in read_id_path_list(path)}
+    widths = {f.shape[1] for f in features.values()}
+    if len(widths) > 1:
+        raise FeatureError(f"{path}: features of different widths {sorted(widths)}")
+    return features
+
+
+def system_similarities(
+    config: ml_collections.ConfigDict,
+    queries: Sequence[np.ndarray],
+    database: Sequence[np.ndarray],
+) -> np.ndarray:
+    """[Q, N] similarities of `config.system` between `[n_i, D]` features of two lists."""
+    system = config.system
+    if system == "chamfer":
+        return chamfer_similarity(queries, database)
+    if system == "ausil":
+        scorer, _ = make_scorer(
+            config.model_dir, config.untrained, config.batch_size, config.num_devices
+        )
+        q_ids, d_ids = [str(i) for i in range(len(queries))], [str(i) for i in range(len(database))]
+        return ausil_similarity_matrix(
+            scorer,
+            dict(zip(q_ids, queries, strict=True)),
+            dict(zip(d_ids, database, strict=True)),
+            q_ids,
+            d_ids,
+        )
+    if system == "global":
+        embed = search.global_vectors
+    elif system == "dml":
+        if config.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {config.fusion!r}")
+        model, _ = load_dml(config.model_dir)
+        width = model.layers[0].in_features
+        if queries[0].shape[1] != width:
+            raise FeatureError(f"the DML network takes {width}-d inputs, features are "
+                               f"{queries[0].shape[1]}-d")  # fmt: skip
+        if config.fusion == "early":
+            embed = lambda videos: embed_early(model, search.global_vectors(videos))
+        else:
+            embed = lambda videos: embed_late(model, videos)
+    else:
+        raise ValueError(f"system must be one of {SYSTEMS}, got {system!r}")
+    return search.similarity_matrix(embed(list(queries)), embed(list(database)), config.metric)
+
+
+def run_similarity(config: ml_collections.ConfigDict) -> Path:
+    """Loads both lists, computes `config.system`'s similarities, writes the similarity JSON."""
+    if config.system not in SYSTEMS:
+        raise ValueError(f"system must be one of {SYSTEMS}, got {config.system!r}")
+    if config.system in ("dml", "ausil") and not config.model_dir:
+        raise ValueError(f"system {config.system!r} needs model_dir (its training workdir)")
+    loader = _audio_loader if config.system == "ausil" else _visual_loader
+    queries = _load_list(config.queries, loader(config.features_dir))
+    database = _load_list(config.database, loader(config.features_dir))
+    if not queries or not database:
+        raise FeatureError("both lists need at least one video")
+    matrix = system_similarities(config, list(queries.values()), list(database.values()))
+    silent = [v for v, f in {**queries, **database}.items() if not len(f)]
+    if silent:
+        logging.warning("%d videos have no audio segments, left out: %s", len(silent), silent[:5])
+    q_ids, d_ids = list(queries), list(database)
+    scores = search.to_similarity_dict(matrix, q_ids, d_ids, top_k=config.top_k)
+    output = Path(config.output)
+    search.save_similarities(output, scores)
+    print(f"{config.system}: {len(q_ids)} x {len(d_ids)} similarities in {os.path.abspath(output)}")
+    return output
