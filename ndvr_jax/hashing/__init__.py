@@ -1,0 +1,2 @@
+"""Deep hashing: frame features -> n-bit video codes, trained with classification + triplet
+losses, retrieved by Hamming distance."""

@@ -1,0 +1,233 @@
+"""The query job: which indexed videos copy each query, by picture and by sound.
+
+Stages, each on fewer pairs than the one before:
+  1. first stage over the whole index: exact cosine of global vectors (`DenseIndex`, resident)
+     or Hamming distance of their packed sign codes (`first_stage="binary"`), keeping the best
+     `rerank` candidates per query;
+  2. the expensive similarities on those candidates only: frame-level Chamfer for pictures,
+     AuSiL for sound (the index's PCA whitening + Chamfer of segment similarities; a trained
+     AuSiL workdir with `ausil_model`);
+  3. calibrated per-modality probabilities and one fused probability per pair
+     (`ndvr_jax.collection.fusion`), keeping each modality's evidence in the output.
+`all_pairs` queries every indexed video against the others and groups them: connected
+components of the pairs whose fused probability reaches `threshold`.
+
+Outputs in `output_dir`: `results.json` (per query, the ranked matches with their evidence),
+`results.csv` (one row per match), `similarities.json` (fused probabilities, the FIVR format
+the evaluators read) and, for `all_pairs`, `groups.json` and `report.html`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from ndvr_jax import search
+from ndvr_jax.ausil.scoring import make_scorer
+from ndvr_jax.chamfer import chamfer_similarity
+from ndvr_jax.collection.build import video_entries
+from ndvr_jax.collection.fusion import DEFAULT_CALIBRATION, fuse, load_calibrations
+from ndvr_jax.collection.report import write_report
+from ndvr_jax.collection.resident import Index
+from ndvr_jax.features import extract_audio, extract_visual
+from ndvr_jax.hashing.codes import hamming_top_k, pack_bits
+from ndvr_jax.io.atomic import atomic_write, save_json_atomic
+from ndvr_jax.io.store import FeatureStore, write_id_path_list
+
+FIRST_STAGES = ("global", "binary")
+
+
+def default_query_config() -> ml_collections.ConfigDict:
+    """Every setting of `python -m ndvr_jax.query` (each also a flag of the same name)."""
+    return ml_collections.ConfigDict(
+        dict(
+            index="",  # the index folder
+            queries="",  # a list of `<id> <path>` query videos (or give video paths as args)
+            all_pairs=False,  # every indexed video against the others: duplicate groups
+            k=10,  # matches kept per query
+            rerank=50,  # first-stage candidates that get the expensive similarities
+            first_stage="global",  # global (exact cosine) | binary (Hamming of sign codes)
+            fusion="corroborate",  # visual | audio | any | corroborate
+            calibration="",  # calibration JSON (default: the shipped one)
+            ausil_model="",  # an AuSiL workdir with a trained model (default: untrained)
+            threshold=0.5,  # fused probability from which a pair is a copy
+            output_dir="query_results",
+        )
+    )
+
+
+@dataclasses.dataclass
+class QueryFeatures:
+    """Frame features (and audio segments, possibly empty) of the queries, by id."""
+
+    visual: dict[str, np.ndarray]
+    audio: dict[str, np.ndarray]
+    paths: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def indexed_queries(index: Index) -> QueryFeatures:
+    """The indexed videos themselves as queries (`all_pairs`)."""
+    ids = index.ids
+    return QueryFeatures(
+        {v: index.visual.load(v) for v in ids},
+        {v: index.audio_of(v) for v in ids},
+        {r.id: r.path for r in index.records},
+    )
+
+
+def extract_queries(
+    index: Index, entries: Sequence[tuple[str, str]], folder: Path
+) -> QueryFeatures:
+    """Query videos through the index's own extraction settings (into `folder`, resumable)."""
+    listing = folder / "queries.txt"
+    write_id_path_list(listing, entries)
+    visual = extract_visual(index.config.extract, str(listing), str(folder / "visual"))
+    if visual.failed:
+        raise ValueError(f"query videos without frames: {visual.failed}")
+    store = FeatureStore(folder / "visual", index.config.extract.layout)
+    audio: dict[str, np.ndarray] = {}
+    if index.audio is not None:
+        audio_config = ml_collections.ConfigDict(index.config.extract.to_dict())
+        audio_config.mode = "audio"
+        extract_audio(audio_config, str(listing), str(folder / "audio"))
+        audio_store = FeatureStore(folder / "audio", "ausil")
+        audio = {
+            v: audio_store.load(v).astype(np.float32) if audio_store.is_complete(v) else
+            np.zeros((0, 1), np.float32) for v, _ in entries
+        }  # fmt: skip
+    return QueryFeatures({v: store.load(v) for v, _ in entries}, audio, dict(entries))
+
+
+def first_stage(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict):
+    """`(candidates [Q, C] rows into index.records, first-stage scores [Q, C])`."""
+    count = min(config.rerank, len(index.records))
+    q_global = search.global_vectors(list(queries.visual.values()))
+    if config.first_stage == "binary":
+        top = hamming_top_k(np.asarray(pack_bits(q_global > 0)), index.vectors["codes"], count)
+        bits = index.vectors["codes"].shape[1] * 32
+        return top.index, 1.0 - top.distance / bits
+    if config.first_stage != "global":
+        raise ValueError(f"first_stage must be one of {FIRST_STAGES}, got {config.first_stage!r}")
+    top = search.DenseIndex(index.vectors["global"]).search(q_global, count)
+    return top.index, top.similarity
+
+
+def rank(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict):
+    """`{query: [match, ...]}` best first: each match with its fused probability and evidence."""
+    calibration = load_calibrations(config.calibration or DEFAULT_CALIBRATION)
+    candidates, stage_scores = first_stage(index, queries, config)
+    scorer = None
+    if index.audio is not None and (index.catalogue.folder / "pca.npz").is_file():
+        source = config.ausil_model or index.catalogue.folder
+        scorer, _ = make_scorer(source, untrained=not config.ausil_model)
+    results: dict[str, list[dict[str, Any]]] = {}
+    for row, query in enumerate(queries.visual):
+        ids = [index.records[i].id for i in candidates[row]]
+        keep = [i for i, v in enumerate(ids) if not (config.all_pairs and v == query)]
+        ids = [ids[i] for i in keep]
+        visual = chamfer_similarity([queries.visual[query]], [index.visual.load(v) for v in ids])[0]
+        audio = np.full(len(ids), np.nan, np.float32)
+        q_audio = queries.audio.get(query, np.zeros((0, 1)))
+        if scorer is not None and len(q_audio):
+            db_audio = [index.audio_of(v) for v in ids]
+            has = [i for i, a in enumerate(db_audio) if len(a)]
+            if has:
+                audio[has] = scorer.matrix([q_audio], [db_audio[i] for i in has])[0]
+        p_visual = calibration["visual"](visual)
+        p_audio = np.where(np.isnan(audio), 0.0, calibration["audio"](np.nan_to_num(audio)))
+        fused = fuse(p_visual, p_audio, config.fusion)
+        order = np.argsort(-fused, kind="stable")[: config.k]
+        results[query] = [
+            {
+                "id": ids[i],
+                "probability": round(float(fused[i]), 6),
+                "copy": bool(fused[i] >= config.threshold),
+                "visual": round(float(visual[i]), 6),
+                "audio": None if np.isnan(audio[i]) else round(float(audio[i]), 6),
+                "p_visual": round(float(p_visual[i]), 6),
+                "p_audio": round(float(p_audio[i]), 6),
+                "first_stage": round(float(stage_scores[row][keep[i]]), 6),
+            }
+            for i in order
+        ]
+    return results
+
+
+def duplicate_groups(results: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[list[str]]:
+    """Connected components (size >= 2) of the pairs marked as copies, largest first."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for query, matches in results.items():
+        for match in matches:
+            if match["copy"]:
+                parent[find(query)] = find(match["id"])
+    groups: dict[str, list[str]] = {}
+    for video in parent:
+        groups.setdefault(find(video), []).append(video)
+    return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: (-len(g), g))
+
+
+def write_results(results: Mapping[str, Sequence[Mapping[str, Any]]], folder: Path) -> None:
+    """`results.json`, `results.csv` and the fused `similarities.json`."""
+    save_json_atomic(folder / "results.json", results)
+    table = io.StringIO()
+    columns = ["query", "rank", "id", "probability", "copy", "visual", "audio", "p_visual",
+               "p_audio", "first_stage"]  # fmt: skip
+    writer = csv.DictWriter(table, columns)
+    writer.writeheader()
+    for query, matches in results.items():
+        for rank_, match in enumerate(matches, 1):
+            writer.writerow({"query": query, "rank": rank_, **match})
+    with atomic_write(folder / "results.csv") as f:
+        f.write(table.getvalue())
+    similarities = {q: {m["id"]: m["probability"] for m in ms} for q, ms in results.items()}
+    search.save_similarities(folder / "similarities.json", similarities)
+
+
+def run_query(config: ml_collections.ConfigDict, videos: Sequence[str] = ()) -> dict[str, Any]:
+    """Opens the index, gets the queries' features, ranks, writes the outputs."""
+    index = Index.open(config.index)
+    folder = Path(config.output_dir)
+    try:
+        if config.all_pairs:
+            queries = indexed_queries(index)
+        else:
+            entries = video_entries(config.queries) if config.queries else []
+            entries += [(Path(v).stem, os.path.abspath(v)) for v in videos]
+            if not entries:
+                raise ValueError("give query videos, --queries=LIST or --all_pairs")
+            missing = [p for _, p in entries if not os.path.isfile(p)]
+            if missing:
+                raise FileNotFoundError(f"query videos not found: {missing[:5]}")
+            cache = folder / "query_features"
+            cache.mkdir(parents=True, exist_ok=True)
+            queries = extract_queries(index, entries, cache)
+        results = rank(index, queries, config)
+        write_results(results, folder)
+        summary: dict[str, Any] = {
+            "queries": len(results),
+            "pairs_marked_copies": sum(m["copy"] for ms in results.values() for m in ms),
+        }
+        if config.all_pairs:
+            groups = duplicate_groups(results)
+            save_json_atomic(folder / "groups.json", groups)
+            write_report(index, results, groups, folder / "report.html")
+            summary["groups"] = len(groups)
+        return summary
+    finally:
+        index.catalogue.close()
