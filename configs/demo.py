@@ -2,10 +2,12 @@
 
     python -m ndvr_jax.demo --config=configs/demo.py --workdir=demo_run
 
-Visual baselines (global vectors, frame Chamfer), DML trained on the benchmark with cross-validation
-(`configs/dml_demo.py`) and audio retrieval with AuSiL (`configs/ausil_demo.py`), in one report.
-`--config=configs/demo.py:runlocal` uses the tiny benchmark, small frames and few steps (a quick
-check); `--config.run_dml=False` / `--config.run_audio=False` skip those parts.
+Visual baselines (global vectors, frame Chamfer), DML trained on the benchmark with
+cross-validation (`configs/dml_demo.py`), audio retrieval with AuSiL (`configs/ausil_demo.py`) and
+the collection search (`configs/index.py`: index, all-pairs query, calibration, duplicates
+report), in one report. `--config=configs/demo.py:runlocal` uses the tiny benchmark, small frames
+and few steps (a quick check); `--config.run_dml=False`, `--config.run_audio=False` and
+`--config.run_collection=False` skip those parts.
 """
 
 import ml_collections
@@ -27,4 +29,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.run_audio = True
     # The benchmark, its seed and size are the demo's own (`data_dir`, `seed`, `size`).
     config.ausil = sibling_config(__file__, "ausil_demo", arg)
+    config.run_collection = True  # index, all-pairs query, calibration, duplicates report
+    config.index = sibling_config(__file__, "index", arg)
     return config

@@ -1,4 +1,5 @@
-"""The main job on the tiny demo benchmark, end to end: visual baselines, DML and AuSiL."""
+"""The main job on the tiny demo benchmark, end to end: visual baselines, DML, AuSiL and the
+collection search."""
 
 import json
 from pathlib import Path
@@ -23,6 +24,11 @@ def test_demo_runs_end_to_end_and_retrieves_copies(tmp_path):
     report = (run / "results.md").read_text()
     assert "DSVR/mAP" in report and "DAVR/mAP" in report and "AuSiL trained" in report
     assert json.loads((run / "results.json").read_text()).keys() == results.keys()
+    collection = json.loads((run / "collection" / "collection.json").read_text())
+    assert 0.3 < collection["mAP"]["fused corroborate, DSVR"] <= 1.0
+    assert set(collection["calibration_held_out"]) == {"visual", "audio"}
+    assert (run / "collection" / "report.html").stat().st_size > 1000
+    assert "Collection search" in report
     for plot in ("pr_curves.png", "pr_davr.png", "similarity_chamfer.png"):
         assert (run / plot).stat().st_size > 1000
     similarities = json.loads((run / "similarities_chamfer.json").read_text())

@@ -108,7 +108,7 @@ def extract_queries(
 
 def first_stage(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict):
     """`(candidates [Q, C] rows into index.records, first-stage scores [Q, C])`."""
-    count = min(config.rerank, len(index.records))
+    count = min(config.rerank + int(config.all_pairs), len(index.records))  # + the query itself
     q_global = search.global_vectors(list(queries.visual.values()))
     if config.first_stage == "binary":
         top = hamming_top_k(np.asarray(pack_bits(q_global > 0)), index.vectors["codes"], count)
@@ -132,7 +132,10 @@ def rank(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict
     for row, query in enumerate(queries.visual):
         ids = [index.records[i].id for i in candidates[row]]
         keep = [i for i, v in enumerate(ids) if not (config.all_pairs and v == query)]
-        ids = [ids[i] for i in keep]
+        ids = [ids[i] for i in keep][: config.rerank]
+        if not ids:
+            results[query] = []
+            continue
         visual = chamfer_similarity([queries.visual[query]], [index.visual.load(v) for v in ids])[0]
         audio = np.full(len(ids), np.nan, np.float32)
         q_audio = queries.audio.get(query, np.zeros((0, 1)))

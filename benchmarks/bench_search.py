@@ -1,0 +1,75 @@
+"""Exact dense top-k of the collection search against faiss `IndexFlatIP`, in one run.
+
+    python benchmarks/bench_search.py [--n 1000000 --dim 512 --queries 1000 --k 100 \\
+        --dtypes float32,bfloat16 --repeats 2]
+
+Random unit vectors. Timed on the same data: `ndvr_jax.search.DenseIndex.search` (the database
+prepared once and resident, as the query binary keeps it; the first call compiles and is
+reported apart) and faiss `IndexFlatIP.search` (BLAS GEMM + heap, after `add`). Prints
+queries/s, the ratio, preparation times, and the recall@k of each dtype against faiss's result.
+Needs `pip install faiss-cpu` (the `bench` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import faiss
+import numpy as np
+
+from ndvr_jax import search
+
+
+def best_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--chunk", type=int, default=4096)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    database = rng.standard_normal((args.n, args.dim), dtype=np.float32)
+    database /= np.linalg.norm(database, axis=1, keepdims=True)
+    queries = rng.standard_normal((args.queries, args.dim), dtype=np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+
+    start = time.perf_counter()
+    flat = faiss.IndexFlatIP(args.dim)
+    flat.add(database)
+    print(f"faiss IndexFlatIP: add {time.perf_counter() - start:.2f} s")
+    reference = flat.search(queries, args.k)[1]
+    faiss_s = best_seconds(lambda: flat.search(queries, args.k), args.repeats)
+    print(f"faiss IndexFlatIP: {args.queries / faiss_s:8.1f} queries/s ({faiss_s:.2f} s)")
+    for dtype in args.dtypes.split(","):
+        start = time.perf_counter()
+        index = search.DenseIndex(database, dtype=dtype, chunk_size=args.chunk)
+        prepare = time.perf_counter() - start
+        start = time.perf_counter()
+        found = index.search(queries, args.k).index
+        first = time.perf_counter() - start
+        ours = best_seconds(lambda index=index: index.search(queries, args.k), args.repeats)
+        recall = np.mean(
+            [len(set(a) & set(b)) / args.k for a, b in zip(found, reference, strict=True)]
+        )
+        print(
+            f"ndvr_jax DenseIndex {dtype:8s}: {args.queries / ours:8.1f} queries/s ({ours:.2f} s; "
+            f"prepare {prepare:.2f} s, first call {first:.2f} s) = {faiss_s / ours:.2f}x faiss, "
+            f"recall@{args.k} vs faiss {recall:.4f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
