@@ -14,7 +14,6 @@ new rows and their shard are committed in one transaction at the end.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import shutil
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ from ndvr_jax import search
 from ndvr_jax.ausil.model import fit_pca_whitening
 from ndvr_jax.ausil.training import PCA_FILE
 from ndvr_jax.collection.catalogue import Catalogue, CatalogueError, VideoRecord
-from ndvr_jax.collection.shards import load_vectors, remove_orphans, write_shard
+from ndvr_jax.collection.shards import file_sha256, load_vectors, remove_orphans, write_shard
 from ndvr_jax.features import extract_audio, extract_visual
 from ndvr_jax.hashing.codes import pack_bits
 from ndvr_jax.io.store import FeatureStore, read_id_path_list, write_id_path_list
@@ -52,14 +51,6 @@ class AddSummary:
             f"added {len(self.added)}, already indexed {len(self.skipped)}, identical bytes of "
             f"an indexed video {len(self.duplicates)}, failed {len(self.failed)}"
         )
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def video_entries(source: str | os.PathLike) -> list[tuple[str, str]]:
@@ -108,7 +99,7 @@ def _plan(catalogue: Catalogue, entries: Sequence[tuple[str, str]], summary: Add
         if not os.path.isfile(path):
             summary.failed[video_id] = "missing"
             continue
-        digest = sha256_of(path)
+        digest = file_sha256(path)
         known = indexed.get(video_id)
         if known is not None and known.sha256 == digest:
             summary.skipped.append(video_id)

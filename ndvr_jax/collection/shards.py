@@ -10,9 +10,9 @@ Shards are immutable: `remove` only deletes catalogue rows. A shard that no comm
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -20,10 +20,10 @@ from ndvr_jax.collection.catalogue import Catalogue, CatalogueError, VideoRecord
 from ndvr_jax.io.atomic import save_npz_atomic
 
 SHARD_DIR = "shards"
-KINDS = ("global", "codes")
 
 
-def _checksum(path: Path) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 hex digest of a file's bytes (read in 1 MiB blocks)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -32,13 +32,13 @@ def _checksum(path: Path) -> str:
 
 
 def write_shard(catalogue: Catalogue, vectors: dict[str, np.ndarray]) -> str:
-    """Writes a new shard of `vectors` (`KINDS` -> [n, ...]) and records its checksum in the
-    catalogue's meta (call inside the transaction that commits its rows); returns its name."""
+    """Writes a new shard of `vectors` (`global`, `codes` -> [n, ...]) and records its checksum
+    in the catalogue's meta (inside the transaction that commits its rows); returns its name."""
     folder = catalogue.folder / SHARD_DIR
     folder.mkdir(exist_ok=True)
     name = f"{uuid.uuid4().hex[:16]}.npz"
     save_npz_atomic(folder / name, **vectors)
-    catalogue.set_meta(f"shard:{name}", _checksum(folder / name))
+    catalogue.set_meta(f"shard:{name}", file_sha256(folder / name))
     return name
 
 
@@ -58,7 +58,7 @@ def load_vectors(catalogue: Catalogue, records: Sequence[VideoRecord]) -> dict[s
         advice = "rebuild the index (`python -m ndvr_jax.index build --rebuild`)"
         if not path.is_file():
             raise CatalogueError(f"shard {path} is missing: {advice}")
-        if _checksum(path) != catalogue.get_meta(f"shard:{shard}"):
+        if file_sha256(path) != catalogue.get_meta(f"shard:{shard}"):
             raise CatalogueError(f"shard {path} is corrupt (checksum mismatch): {advice}")
         with np.load(path, allow_pickle=False) as data:
             rows = [records[i].row for i in positions]
