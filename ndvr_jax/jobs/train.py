@@ -17,6 +17,7 @@ import ml_collections
 TASKS = {
     "dml": "ndvr_jax.dml.training",
     "ausil": "ndvr_jax.ausil.training",
+    "transition": "ndvr_jax.pdvr.training",
 }
 
 
