@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from ndvr_jax.io import console
 from ndvr_jax.jobs.demo import run
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/demo.py", "Demo config.")
@@ -21,6 +22,7 @@ def main(argv: Sequence[str]) -> None:
     del argv
     if not flags.FLAGS["verbosity"].present:  # progress and results print; library logs stay quiet
         logging.set_verbosity(logging.WARNING)
+    console.quiet_jax()
     run(_CONFIG.value, _WORKDIR.value)
 
 

@@ -18,13 +18,13 @@ Settings: `ndvr_jax.jobs.evaluate.default_eval_config`. Exit status 2 on bad inp
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 from absl import app, flags
 from ml_collections import config_flags
 
 from ndvr_jax.config_files import config_from_flags, define_flags
+from ndvr_jax.io import console
 from ndvr_jax.jobs.evaluate import default_eval_config, run_evaluation
 
 config_flags.DEFINE_config_file("config", None, "Optional config; its `evaluate` section.")
@@ -33,12 +33,12 @@ define_flags(default_eval_config(), "ndvr_jax.jobs.evaluate.default_eval_config"
 
 def main(argv: Sequence[str]) -> None:
     del argv
+    console.quiet_jax()
     config = config_from_flags(default_eval_config(), flags.FLAGS, "evaluate")
     try:
         run_evaluation(config)
-    except (FileNotFoundError, ValueError) as e:  # DatasetError, FeatureError are ValueErrors
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    except console.USAGE_ERRORS as e:  # DatasetError, FeatureError are ValueErrors
+        console.exit_with_error(e)
 
 
 if __name__ == "__main__":

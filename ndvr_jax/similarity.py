@@ -15,13 +15,13 @@ Exit status 2 on bad input (a missing list or feature file, wrong widths, NaN ro
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 from absl import app, flags
 from ml_collections import config_flags
 
 from ndvr_jax.config_files import config_from_flags, define_flags
+from ndvr_jax.io import console
 from ndvr_jax.jobs.similarity import default_similarity_config, run_similarity
 
 config_flags.DEFINE_config_file("config", None, "Optional config; its `similarity` section.")
@@ -30,12 +30,12 @@ define_flags(default_similarity_config(), "ndvr_jax.jobs.similarity.default_simi
 
 def main(argv: Sequence[str]) -> None:
     del argv
+    console.quiet_jax()
     config = config_from_flags(default_similarity_config(), flags.FLAGS, "similarity")
     try:
         run_similarity(config)
-    except (FileNotFoundError, ValueError) as e:  # FeatureError is a ValueError
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    except console.USAGE_ERRORS as e:  # FeatureError is a ValueError
+        console.exit_with_error(e)
 
 
 if __name__ == "__main__":

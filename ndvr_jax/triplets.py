@@ -13,15 +13,13 @@ one query set per group of `--split`). Exit status 2 on a dataset or feature err
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 from absl import app, flags
 
 from ndvr_jax.data.benchmarks import DATASETS
-from ndvr_jax.data.datasets import DatasetError
-from ndvr_jax.data.feature_lists import FeatureError
 from ndvr_jax.dml.generation import generate
+from ndvr_jax.io import console
 
 flags.DEFINE_enum("dataset", None, DATASETS, "Which dataset the feature list covers.")
 flags.DEFINE_string("feature_files", None, "File of `<video_id>\\t<path.npy>` lines.")
@@ -47,14 +45,14 @@ _OPTIONS = (
 
 def main(argv: Sequence[str]) -> None:
     del argv
+    console.quiet_jax()
     f = flags.FLAGS
     try:
         out = generate(
             f.dataset, f.feature_files, f.output_dir, **{k: f[k].value for k in _OPTIONS}
         )
-    except (DatasetError, FeatureError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    except console.USAGE_ERRORS as e:  # DatasetError, FeatureError are ValueErrors
+        console.exit_with_error(e)
     written = ", ".join(map(str, (out.features, out.triplets, out.ids, out.groups)))
     print(f"{out.num_triplets} triplets; wrote {written}")
 

@@ -299,15 +299,16 @@ def keras_resnet_layers(ref: TorchResNet50, new_names: bool):
 # ---------------------------------------------------------------- registry, shapes, dtype
 
 
-def test_registry_and_feature_dims() -> None:
+def test_registry_and_feature_dims(tmp_path) -> None:
     assert set(BACKBONES) == {"vgg16", "resnet50", "efficientnet_lite0"}
     assert feature_dim("vgg16") == 4096
     assert feature_dim("resnet50") == 3840
     assert feature_dim("efficientnet_lite0") == 2048
     with pytest.raises(ValueError, match="unknown backbone"):
         feature_dim("alexnet")
+    (tmp_path / "weights.onnx").write_bytes(b"onnx")  # a file, in a format no converter reads
     with pytest.raises(ValueError, match="unknown weights format"):
-        create_backbone("vgg16", weights="weights.onnx")
+        create_backbone("vgg16", weights=tmp_path / "weights.onnx")
 
 
 @pytest.mark.parametrize(

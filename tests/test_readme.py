@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMAND = re.compile(r"^python -m (ndvr_jax\.\w+)")
+COMMAND = re.compile(r"^python -m (ndvr_jax(?:\.\w+)+)")
 # Parses a binary's flags for each argv (absl validates names, values, required flags and
 # `--config` files with their `--config.key` overrides) without running its main.
 # The module is imported once; each argv is parsed in a forked child (absl flags parse once).

@@ -37,7 +37,9 @@ __all__ = [
     "create_backbone",
     "default_weights_path",
     "feature_dim",
+    "check_weights_file",
     "mac",
+    "weights_setting",
 ]
 
 BACKBONES: dict[str, type[nnx.Module]] = {
@@ -81,6 +83,22 @@ def default_weights_path(name: str) -> Path | None:
     return files[0]
 
 
+def weights_setting(weights: str | os.PathLike | None) -> str | os.PathLike | None:
+    """A `weights=` setting as a command line gives it: "None", "none" and "" mean None."""
+    if isinstance(weights, str) and weights in ("None", "none", ""):
+        return None
+    return weights
+
+
+def check_weights_file(path: str | os.PathLike) -> None:
+    """Raises FileNotFoundError, saying what to pass instead, if `path` is not a file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"weights file {os.fspath(path)!r} does not exist: pass weights=default, None "
+            "(random initialisation) or the path of a weights file"
+        )
+
+
 def create_backbone(
     name: str,
     *,
@@ -91,11 +109,13 @@ def create_backbone(
     """Builds backbone `name`; `model(images)` returns its list of NHWC activation maps.
 
     weights: "default" (ImageNet for efficientnet_lite0; random init with a warning for vgg16 and
-      resnet50, which have no bundled weights), None (random init from `rngs`), or a path to a
-      `.pth`/`.pt` (torchvision layout), `.h5` (Keras) or `.npz` (`scripts/convert_weights.py`).
+      resnet50, which have no bundled weights), None or "None" (random init from `rngs`), or a
+      path to a `.pth`/`.pt` (torchvision layout), `.h5` (Keras) or `.npz`
+      (`scripts/convert_weights.py`); a path that is not a file raises FileNotFoundError.
     dtype: compute dtype (e.g. `jnp.bfloat16`); parameters stay float32.
     """
     cls = _backbone_class(name)
+    weights = weights_setting(weights)
     if isinstance(weights, str) and weights == "default":
         weights = default_weights_path(name)
         if weights is None:
@@ -106,6 +126,7 @@ def create_backbone(
             )
     if weights is None:
         return cls(dtype=dtype, rngs=rngs if rngs is not None else nnx.Rngs(0))
+    check_weights_file(weights)
     converted = convert.convert_file(name, weights)
     model = nnx.eval_shape(lambda: cls(**converted.config, dtype=dtype, rngs=nnx.Rngs(0)))
     convert.assign_params(model, converted.params)

@@ -66,9 +66,18 @@ class Relevance(NamedTuple):
 
 
 def load_annotation(path: str | os.PathLike) -> Annotation:
-    """Reads `annotation.json`, checking its shape `{query_id: {label: [video_ids]}}`."""
-    with open(path) as f:
-        data = json.load(f)
+    """Reads `annotation.json`, checking its shape `{query_id: {label: [video_ids]}}`.
+
+    Raises ValueError naming the file (and line) if it is not valid JSON of that shape.
+    """
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(
+                f"{os.fspath(path)}:{e.lineno}: not valid JSON ({e.msg} at column {e.colno}); "
+                "an annotation is {query_id: {label: [video_ids]}}"
+            ) from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object of queries, got {type(data).__name__}")
     for query_id, labels in data.items():

@@ -30,6 +30,7 @@ from ndvr_jax.io.store import read_id_path_list
 
 __all__ = [
     "FeatureError",
+    "check_frame_features",
     "load_frame_features",
     "pad_frame_batch",
     "read_feature_list",
@@ -76,12 +77,27 @@ def load_frame_features(
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise FeatureError(f"{name}: cannot read {os.fspath(path)!r} as .npy: {e}") from e
+    check_frame_features(array, video_id, path, expected_dim)
+    return array.astype(dtype, copy=False)
+
+
+def check_frame_features(
+    array: np.ndarray,
+    video_id: str | None,
+    path: str | os.PathLike,
+    expected_dim: int | None = None,
+    allow_empty: bool = False,
+) -> None:
+    """Raises FeatureError naming the video and `path` unless `array` is real `[n, D]` features
+    with `expected_dim` columns, finite rows (the first bad ones named) and, unless
+    `allow_empty`, at least one row."""
+    name = f"video {video_id!r}" if video_id is not None else "features"
     if array.ndim != 2:
         raise FeatureError(
             f"{name}: expected [n_frames, D] features in {os.fspath(path)!r}, got shape "
             f"{array.shape}"
         )
-    if array.shape[0] == 0:
+    if array.shape[0] == 0 and not allow_empty:
         raise FeatureError(f"{name}: {os.fspath(path)!r} holds no frames (shape {array.shape})")
     if expected_dim is not None and array.shape[1] != expected_dim:
         raise FeatureError(
@@ -97,7 +113,6 @@ def load_frame_features(
             f"{name}: {bad.size} of {array.shape[0]} frame rows in {os.fspath(path)!r} "
             f"contain NaN or inf (rows {shown})"
         )
-    return array.astype(dtype, copy=False)
 
 
 def pad_frame_batch(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -24,12 +24,11 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from ndvr_jax.backbones import mac, musicnn
+from ndvr_jax.backbones import check_weights_file, mac, musicnn, weights_setting
 from ndvr_jax.backbones.audio_cnn import AudioCNN, load_audio_cnn
-from ndvr_jax.features.batching import ExtractionSummary, extract_list
+from ndvr_jax.features.batching import ExtractionSummary, extract_list, weights_record
 from ndvr_jax.features.encoder import BatchEncoder
 from ndvr_jax.io import audio as audio_io
-from ndvr_jax.io import video as video_io
 
 UNUSABLE_AUDIO = (audio_io.AudioStatus.NO_AUDIO_STREAM, audio_io.AudioStatus.SILENT)
 
@@ -41,6 +40,10 @@ class AudioSegments:
     frames: np.ndarray  # [S, window_frames, n_mels]
     status: audio_io.AudioStatus
     num_samples: int
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        """The windows as one chunk (even none: their shape sizes the empty feature array)."""
+        yield self.frames
 
 
 def _initialised(factory: Callable[[], nnx.Module]) -> nnx.Module:
@@ -65,6 +68,7 @@ def create_audio_cnn(weights: str | os.PathLike | None) -> tuple[nnx.Module, str
                 "a RANDOM initialisation (untrained baseline). Pass --config.audio.weights=<.pkl>."
             )
         return _initialised(lambda: AudioCNN(rngs=nnx.Rngs(0))), "random (untrained)"
+    check_weights_file(weights)
     return load_audio_cnn(weights), str(weights)
 
 
@@ -125,20 +129,16 @@ def audio_config(config) -> audio_io.AudioConfig:
 
 
 def load_audio_segments(path: str, backbone: AudioBackbone) -> AudioSegments:
-    """Mel windows of a file's audio; raises `VideoDecodeError` (missing/unreadable) on bad files.
+    """Mel windows of a file's audio; raises `AudioDecodeError` (a `VideoDecodeError`: missing,
+    not_a_file, empty, unreadable, truncated) on bad files.
 
     No audio stream or silence is not an error: zero windows with that status.
     """
-    if not os.path.exists(path):
-        raise video_io.VideoDecodeError("missing", f"{path} does not exist")
-    try:
-        windows = backbone.load_windows(path, backbone.settings)
-    except audio_io.AudioDecodeError as e:
-        raise video_io.VideoDecodeError("unreadable", str(e)) from e
+    windows = backbone.load_windows(path, backbone.settings)
     return AudioSegments(windows.windows, windows.status, windows.num_samples)
 
 
-def describe_audio(config, weights_label: str, segments: AudioSegments) -> dict[str, Any]:
+def describe_audio(config, segments: AudioSegments) -> dict[str, Any]:
     """Sidecar metadata of one video's audio segments (`timestamps`: window starts, seconds)."""
     settings = audio_config(config)
     frame_seconds = settings.hop_length / settings.sample_rate
@@ -150,10 +150,17 @@ def describe_audio(config, weights_label: str, segments: AudioSegments) -> dict[
             round(i * settings.hop_frames * frame_seconds, 6) for i in range(len(segments.frames))
         ],
         "segment_seconds": round(settings.window_frames * frame_seconds, 6),
+    }
+
+
+def audio_settings(config, weights_label: str) -> dict[str, Any]:
+    """What a sidecar records of an audio run (backbone, weights, its whole front-end), so a
+    rerun with other settings extracts again."""
+    return {
+        "mode": "audio",
         "backbone": config.audio.backbone,
-        "weights": weights_label,
-        **{k: getattr(settings, k) for k in ("sample_rate", "n_fft", "hop_length", "n_mels")},
-        **{k: getattr(settings, k) for k in ("window_frames", "hop_frames")},
+        **weights_record(weights_label, weights_setting(config.audio.weights)),
+        **dataclasses.asdict(audio_config(config)),
     }
 
 
@@ -171,7 +178,7 @@ def extract_audio(config, video_list: str, output_dir: str) -> ExtractionSummary
     are stored empty and listed as failures (module docstring).
     """
     backbone = audio_backbone(config.audio.backbone)
-    model, weights_label = backbone.create(config.audio.weights)
+    model, weights_label = backbone.create(weights_setting(config.audio.weights))
     return extract_list(
         config,
         video_list,
@@ -181,6 +188,7 @@ def extract_audio(config, video_list: str, output_dir: str) -> ExtractionSummary
             model, mac, mesh, config.audio.batch_size, config.get("micro_batch")
         ),
         load=functools.partial(load_audio_segments, backbone=backbone),
-        describe=functools.partial(describe_audio, config, weights_label),
+        describe=functools.partial(describe_audio, config),
         empty_reason=_audio_empty_reason,
+        settings=audio_settings(config, weights_label),
     )

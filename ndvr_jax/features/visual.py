@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 
-from ndvr_jax.backbones import create_backbone, mac
-from ndvr_jax.features.batching import ExtractionSummary, extract_list
+from ndvr_jax.backbones import create_backbone, mac, weights_setting
+from ndvr_jax.features.batching import ExtractionSummary, extract_list, weights_record
 from ndvr_jax.features.encoder import DTYPES, BatchEncoder
 from ndvr_jax.io import video as video_io
 
 
-def describe_video(config, decoded: video_io.DecodedVideo) -> dict:
+def describe_video(decoded: video_io.DecodedVideo | video_io.VideoStream) -> dict:
     """Sidecar metadata of one decoded video."""
     return {
         "timestamps": [round(float(t), 6) for t in decoded.timestamps],
@@ -18,29 +18,38 @@ def describe_video(config, decoded: video_io.DecodedVideo) -> dict:
         "source_fps": decoded.source_fps,
         "codec": decoded.codec,
         "container": decoded.container,
+    }
+
+
+def visual_settings(config) -> dict:
+    """What a sidecar records of the run, so a rerun with other settings extracts again."""
+    weights = weights_setting(config.weights)
+    return {
+        "mode": "visual",
         "backbone": config.backbone,
-        "weights": str(config.weights),
-        "fps": config.fps,
-        "size": config.size,
-        "resize": config.resize,
-        "dtype": config.dtype,
+        **weights_record(str(weights), weights),
+        **{key: config[key] for key in ("fps", "size", "resize", "dtype")},
     }
 
 
 def extract_visual(config, video_list: str, output_dir: str) -> ExtractionSummary:
     """Extracts the visual features of every video of `video_list` (this process's share)."""
-    model = create_backbone(config.backbone, weights=config.weights, dtype=DTYPES[config.dtype])
-    decode = functools.partial(
-        video_io.decode_video, fps=config.fps, size=config.size, mode=config.resize
+    decode = functools.partial(  # frames a chunk at a time: memory independent of duration
+        video_io.VideoStream, fps=config.fps, size=config.size, mode=config.resize
     )
     return extract_list(
         config,
         video_list,
         output_dir,
         layout=config.layout,
-        make_encoder=lambda mesh: BatchEncoder(
-            model, mac, mesh, config.batch_size, config.get("micro_batch")
+        make_encoder=lambda mesh: BatchEncoder(  # the model is built once the list is read
+            create_backbone(config.backbone, weights=config.weights, dtype=DTYPES[config.dtype]),
+            mac,
+            mesh,
+            config.batch_size,
+            config.get("micro_batch"),
         ),
         load=decode,
-        describe=functools.partial(describe_video, config),
+        describe=describe_video,
+        settings=visual_settings(config),
     )

@@ -60,14 +60,6 @@ def pack_bits(bits: jax.Array) -> jax.Array:
     return jnp.sum(bits << shifts, axis=-1, dtype=jnp.uint32)
 
 
-@functools.partial(jax.jit, static_argnames="num_bits")
-def unpack_bits(words: jax.Array, num_bits: int) -> jax.Array:
-    """[..., W] uint32 words -> [..., num_bits] bool bits (the inverse of `pack_bits`)."""
-    shifts = jnp.arange(WORD_BITS, dtype=jnp.uint32)
-    bits = (jnp.asarray(words, jnp.uint32)[..., None] >> shifts) & 1
-    return bits.reshape(*bits.shape[:-2], -1)[..., :num_bits].astype(bool)
-
-
 @jax.jit
 def hamming_distances(queries: jax.Array, database: jax.Array) -> jax.Array:
     """[Q, N] int32 Hamming distances of [Q, W] and [N, W] packed codes (XOR + popcount)."""

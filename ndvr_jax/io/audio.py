@@ -28,6 +28,8 @@ import av
 import librosa
 import numpy as np
 
+from ndvr_jax.io import video as video_io
+
 
 class AudioStatus(enum.StrEnum):
     """What was found in a file's audio."""
@@ -38,8 +40,9 @@ class AudioStatus(enum.StrEnum):
     TOO_SHORT = "too_short"
 
 
-class AudioDecodeError(RuntimeError):
-    """A file could not be opened or its audio stream could not be decoded."""
+class AudioDecodeError(video_io.VideoDecodeError):
+    """A file could not be opened or its audio stream could not be decoded (`reason`: the same
+    kinds as a video's: missing, not_a_file, empty, unreadable, truncated)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,32 +90,51 @@ def _name(source: str | os.PathLike | IO[bytes]) -> str:
     return repr(os.fspath(source)) if isinstance(source, str | os.PathLike) else "a stream"
 
 
-def decode_audio(source: str | os.PathLike | IO[bytes], sample_rate: int = 44100) -> DecodedAudio:
+def decode_audio(
+    source: str | os.PathLike | IO[bytes], sample_rate: int = 44100, min_coverage: float = 0.9
+) -> DecodedAudio:
     """Decodes the first audio stream of a file, resampled to `sample_rate`, mixed to mono.
 
     The mono mix is the mean of the channels. A file without an audio stream gives an empty
     waveform with status `no_audio_stream`; otherwise the status is `ok` (silence is judged later,
-    by `waveform_windows`). Raises `AudioDecodeError` if the file cannot be opened or decoded.
+    by `waveform_windows`). A file path gets the checks of a video's (`ndvr_jax.io.video`): it
+    must be a non-empty regular file, and decoding must reach `min_coverage` of the stream's
+    announced duration. Raises `AudioDecodeError` (with its `reason`) otherwise, or if the file
+    cannot be opened or decoded.
     """
+    is_path = not hasattr(source, "read")
+    if is_path:
+        video_io.check_media_file(source, AudioDecodeError)
     try:
-        opened = source if hasattr(source, "read") else os.fspath(source)
-        with av.open(opened) as container:
+        with av.open(os.fspath(source) if is_path else source) as container:
             if not container.streams.audio:
                 return DecodedAudio(
                     np.zeros(0, np.float32), sample_rate, AudioStatus.NO_AUDIO_STREAM
                 )
             stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="fltp", rate=sample_rate)
-            chunks = []
-            for frame in container.decode(stream):
-                chunks.extend(f.to_ndarray() for f in resampler.resample(frame))
-            chunks.extend(f.to_ndarray() for f in resampler.resample(None))
+            chunks, end = _resampled(container, stream, sample_rate)
+            duration = video_io.container_duration(container, stream)
     except (av.FFmpegError, ValueError) as e:
-        raise AudioDecodeError(f"cannot decode audio of {_name(source)}: {e}") from e
+        raise AudioDecodeError("unreadable", f"cannot decode audio of {_name(source)}: {e}") from e
+    if is_path:
+        video_io.check_coverage(source, end, duration, min_coverage, AudioDecodeError)
     if not chunks:
         return DecodedAudio(np.zeros(0, np.float32), sample_rate, AudioStatus.OK)
     samples = np.concatenate(chunks, axis=1).mean(axis=0, dtype=np.float32)
     return DecodedAudio(samples, sample_rate, AudioStatus.OK)
+
+
+def _resampled(container, stream, sample_rate: int) -> tuple[list[np.ndarray], float]:
+    """The `[channels, n]` chunks of a stream resampled to `sample_rate`, and where its decoded
+    frames end (seconds)."""
+    resampler = av.AudioResampler(format="fltp", rate=sample_rate)
+    chunks, end = [], 0.0
+    for frame in container.decode(stream):
+        if frame.time is not None:
+            end = max(end, frame.time + frame.samples / frame.sample_rate)
+        chunks.extend(f.to_ndarray() for f in resampler.resample(frame))
+    chunks.extend(f.to_ndarray() for f in resampler.resample(None))
+    return chunks, end
 
 
 def encode_audio(

@@ -26,9 +26,9 @@ from absl import logging
 from ndvr_jax import search
 from ndvr_jax.ausil.scoring import make_scorer
 from ndvr_jax.ausil.scoring import similarity_matrix as ausil_similarity_matrix
-from ndvr_jax.ausil.training import read_segment_features
+from ndvr_jax.ausil.training import PCA_FILE, load_pca, read_segment_features
 from ndvr_jax.chamfer import chamfer_similarity
-from ndvr_jax.data.feature_lists import FeatureError, load_frame_features
+from ndvr_jax.data.feature_lists import FeatureError, check_frame_features, load_frame_features
 from ndvr_jax.dml.embed import embed_early, embed_late, load_dml
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
 
@@ -69,12 +69,9 @@ def _audio_loader(features_dir: str) -> Callable[[str, str], np.ndarray]:
             features = read_segment_features(source, video_id)
         except (OSError, KeyError, ValueError) as e:
             raise FeatureError(f"video {video_id!r}: no audio features in {source}: {e}") from e
-        if features.ndim != 2 or not np.isfinite(features).all():
-            raise FeatureError(
-                f"video {video_id!r}: audio features in {source} are not [S, D] or not finite "
-                f"(shape {features.shape})"
-            )
-        return features  # [0, D]: no audio stream or silence; left out of the results
+        # [0, D]: no audio stream or silence; left out of the results
+        check_frame_features(features, video_id, source, allow_empty=True)
+        return features
 
     return load
 
@@ -82,11 +79,27 @@ def _audio_loader(features_dir: str) -> Callable[[str, str], np.ndarray]:
 def _load_list(path: str, load: Callable[[str, str], np.ndarray]) -> dict[str, np.ndarray]:
     if not path or not Path(path).is_file():
         raise FeatureError(f"video list {path!r} does not exist")
-    features = {video_id: load(video_id, p) for video_id, p in read_id_path_list(path)}
-    widths = {f.shape[1] for f in features.values()}
-    if len(widths) > 1:
-        raise FeatureError(f"{path}: features of different widths {sorted(widths)}")
-    return features
+    return {video_id: load(video_id, p) for video_id, p in read_id_path_list(path)}
+
+
+def _check_widths(features: dict[str, np.ndarray], expected: int, reference: str) -> None:
+    """Raises FeatureError naming the first video whose features are not `expected`-d
+    (`reference`: what has or takes that width)."""
+    for video_id, array in features.items():
+        if array.shape[1] != expected:
+            raise FeatureError(
+                f"video {video_id!r} has {array.shape[1]}-d features, {reference} {expected}-d "
+                "(extracted with another backbone or settings?)"
+            )
+
+
+def _check_all_widths(config: ml_collections.ConfigDict, features: dict[str, np.ndarray]) -> None:
+    """One width for every video, and the one an AuSiL workdir's whitening takes."""
+    first = next(iter(features))
+    _check_widths(features, features[first].shape[1], f"video {first!r} has")
+    if config.system == "ausil" and (Path(config.model_dir) / PCA_FILE).is_file():
+        width = load_pca(config.model_dir).mean.shape[0]
+        _check_widths(features, width, f"the AuSiL model of {config.model_dir} takes")
 
 
 def system_similarities(
@@ -140,6 +153,7 @@ def run_similarity(config: ml_collections.ConfigDict) -> Path:
     database = _load_list(config.database, loader(config.features_dir))
     if not queries or not database:
         raise FeatureError("both lists need at least one video")
+    _check_all_widths(config, {**queries, **database})
     matrix = system_similarities(config, list(queries.values()), list(database.values()))
     silent = [v for v, f in {**queries, **database}.items() if not len(f)]
     if silent:

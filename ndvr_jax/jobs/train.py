@@ -18,6 +18,7 @@ TASKS = {
     "dml": "ndvr_jax.dml.training",
     "ausil": "ndvr_jax.ausil.training",
     "transition": "ndvr_jax.pdvr.training",
+    "hashing": "ndvr_jax.hashing.training",
 }
 
 

@@ -26,6 +26,7 @@ from absl import logging
 from flax import nnx
 
 from ndvr_jax import sharding
+from ndvr_jax.io.atomic import remove_stale_temporaries
 from ndvr_jax.progress import Progress
 from ndvr_jax.training import checkpointing
 from ndvr_jax.training.metric_writers import MetricWriter
@@ -190,11 +191,13 @@ def train(
     state = sharding.replicate(state, mesh)
 
     ckpt = checkpointing.Checkpointer(f"{workdir}/checkpoints", config.keep_checkpoints)
-    if ckpt.latest_step() is not None:
-        abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state
-        )
-        state, _ = ckpt.restore(abstract)
+    remove_stale_temporaries(workdir)
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state
+    )
+    restored = ckpt.restore_newest_good(abstract)
+    if restored is not None:
+        state = restored[0]
         logging.info("resumed from step %d", int(state.step))
 
     step_fn = jax.jit(
@@ -203,8 +206,8 @@ def train(
         out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)),
         donate_argnums=0,
     )
-    writer = MetricWriter(workdir)
     start = int(state.step)
+    writer = MetricWriter(workdir, resume_step=start)
     progress = Progress(config.num_steps, "train", "steps", start=start)
     history: list[dict[str, float]] = []
     pending: list[Metrics] = []

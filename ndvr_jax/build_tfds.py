@@ -1,0 +1,30 @@
+"""Builds a TFDS dataset of frame features from a local download (`ndvr_jax.hashing.tfds_builders`).
+
+    python -m ndvr_jax.build_tfds --dataset=ucf101_features/split1 \\
+        --manual_dir=~/data/ucf101 --data_dir=tensorflow_datasets
+
+Datasets: `ucf101_features/split{1,2,3}`, `hmdb51_features/split{1,2,3}`; array_record files
+that `tfds.data_source` reads without TensorFlow (the `tfds build` command needs TensorFlow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from absl import app, flags
+
+from ndvr_jax.hashing.tfds_builders import build
+
+_DATASET = flags.DEFINE_string("dataset", "ucf101_features/split1", "name/config to build")
+_MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "the local download", required=True)
+_DATA_DIR = flags.DEFINE_string("data_dir", "tensorflow_datasets", "where TFDS data go")
+
+
+def main(argv: Sequence[str]) -> None:
+    del argv
+    builder = build(_DATASET.value, _MANUAL_DIR.value, _DATA_DIR.value)
+    print(f"{builder.info.full_name}: {builder.info.splits} in {builder.data_dir}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,111 @@
+"""TFDS builders on tiny fake UCF101 / HMDB51 folders, read back with tfds.data_source (no
+TensorFlow), and fed through grain."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from ndvr_jax.hashing import data, tfds_builders
+from ndvr_jax.io.store import FeatureStore
+
+UCF_CLASSES = ["ApplyEyeMakeup", "Basketball", "YoYo"]
+
+
+def fake_ucf101(root, with_features=True):
+    """3 classes x 3 videos (g01 in test, g02-g03 in train) and their features (id-valued)."""
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    (lists / "classInd.txt").write_text(
+        "".join(f"{i + 1} {c}\n" for i, c in enumerate(UCF_CLASSES))
+    )
+    train, test, store = [], [], FeatureStore(root / "features")
+    for label, name in enumerate(UCF_CLASSES):
+        (root / "UCF-101" / name).mkdir(parents=True)
+        for group in (1, 2, 3):
+            vid = f"v_{name}_g0{group}_c01"
+            (root / "UCF-101" / name / f"{vid}.avi").write_bytes(b"")
+            path = f"{name}/{vid}.avi"
+            (test if group == 1 else train).append(path if group == 1 else f"{path} {label + 1}")
+            if with_features:
+                store.write(vid, np.full((group + 1, 6), 10 * label + group, np.float32), {})
+    (lists / "trainlist01.txt").write_text("\n".join(train) + "\n")
+    (lists / "testlist01.txt").write_text("\n".join(test) + "\n")
+
+
+def test_ucf101_builder_and_data_source(tmp_path):
+    fake_ucf101(tmp_path / "manual")
+    tfds_builders.build("ucf101_features/split1", tmp_path / "manual", str(tmp_path / "tfds"))
+    train = tfds.data_source(
+        "ucf101_features/split1", split="train", data_dir=str(tmp_path / "tfds")
+    )
+    test = tfds.data_source("ucf101_features/split1", split="test", data_dir=str(tmp_path / "tfds"))
+    assert len(train) == 6 and len(test) == 3
+    got = {data.video_id(e): (e["label"], e["features"]) for e in (train[i] for i in range(6))}
+    assert set(got) == {f"v_{c}_g0{g}_c01" for c in UCF_CLASSES for g in (2, 3)}
+    label, features = got["v_YoYo_g03_c01"]
+    assert label == 2 and features.dtype == np.float32
+    np.testing.assert_array_equal(features, np.full((4, 6), 23, np.float32))
+    assert sorted(int(test[i]["label"]) for i in range(3)) == [0, 1, 2]
+    # grain over the data source: one epoch of batches covers every training video once.
+    ds = data.training_dataset(train, batch_size=3, max_frames=4, seed=0)
+    firsts = np.concatenate([ds[s]["frames"][:, 0, 0] for s in range(2)])
+    assert sorted(firsts.tolist()) == [2, 3, 12, 13, 22, 23]
+
+
+def test_hmdb51_split_file_roles(tmp_path):
+    root = tmp_path / "manual"
+    splits = root / "testTrainMulti_7030_splits"
+    splits.mkdir(parents=True)
+    store = FeatureStore(root / "features")
+    for label, name in enumerate(["brush_hair", "cartwheel"]):
+        lines = [f"{name}_{i}.avi {role}" for i, role in enumerate(["1", "2", "0", "1"])]
+        (splits / f"{name}_test_split1.txt").write_text("\n".join(lines) + "\n")
+        for i in range(4):
+            store.write(f"{name}_{i}", np.full((2, 3), label, np.float32), {})
+    builder = tfds_builders.Hmdb51Features(
+        config="split1", data_dir=str(tmp_path / "tfds"), file_format="array_record"
+    )
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
+    train = builder.as_data_source(split="train")
+    test = builder.as_data_source(split="test")
+    assert sorted(data.video_id(train[i]) for i in range(len(train))) == [
+        "brush_hair_0",
+        "brush_hair_3",
+        "cartwheel_0",
+        "cartwheel_3",
+    ]
+    assert {(data.video_id(e), int(e["label"])) for e in (test[0], test[1])} == {
+        ("brush_hair_1", 0),
+        ("cartwheel_1", 1),
+    }
+
+
+def test_missing_features_run_the_extract_command(tmp_path):
+    fake_ucf101(tmp_path, with_features=False)
+    # A stand-in for the extract binary that writes each listed video's features.
+    script = (
+        "import sys, numpy as np;"
+        "from ndvr_jax.io.store import FeatureStore, read_id_path_list;"
+        "a = dict(x.split('=', 1) for x in sys.argv[1:]);"
+        "s = FeatureStore(a['--output_dir']);"
+        "[s.write(i, np.ones((1, 2)), {}) for i, _ in read_id_path_list(a['--video_list'])]"
+    )
+    paths = ["UCF-101/YoYo/v_YoYo_g01_c01.avi", "UCF-101/YoYo/v_YoYo_g02_c01.avi"]
+    store = tfds_builders.ensure_features(tmp_path, paths, (sys.executable, "-c", script))
+    assert store.load("v_YoYo_g02_c01").shape == (1, 2)
+    assert not store.feature_path("v_YoYo_g03_c01").exists()
+
+
+@pytest.mark.slow
+def test_extract_binary_on_tiny_videos(tmp_path):
+    from ndvr_jax.data.demo import build_demo_benchmark
+    from ndvr_jax.io.store import read_id_path_list
+
+    build_demo_benchmark(tmp_path / "demo", size="tiny", verbose=False)
+    (_, first), (_, second) = read_id_path_list(tmp_path / "demo/videos.txt")[:2]
+    command = (*tfds_builders.DEFAULT_EXTRACT_COMMAND[:-1], "--config=configs/extract.py:runlocal")
+    store = tfds_builders.ensure_features(tmp_path / "demo", [first, second], command)
+    assert store.load(Path(first).stem).ndim == 2 and store.load(Path(second).stem).ndim == 2
