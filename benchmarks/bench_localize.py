@@ -19,25 +19,22 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import sys
 import time
+from pathlib import Path
 
 import ml_collections
 import numpy as np
 
-from ndvr_jax.config_files import load_config_file
-from ndvr_jax.pdvr.candidates import vote_candidates
-from ndvr_jax.pdvr.localize import Localizer, Video, normalise
-from ndvr_jax.pdvr.stitching import synthetic_videos
-from ndvr_jax.pdvr.vfrm import MISSING, default_params, run_vfrm, vfrm_reference
+if __package__ in (None, ""):  # run as a script: make `benchmarks` and `ndvr_jax` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def best_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from benchmarks.peak import best_seconds  # noqa: E402
+from ndvr_jax.config_files import load_config_file  # noqa: E402
+from ndvr_jax.pdvr.candidates import vote_candidates  # noqa: E402
+from ndvr_jax.pdvr.localize import Localizer, Video, normalise  # noqa: E402
+from ndvr_jax.pdvr.stitching import synthetic_videos  # noqa: E402
+from ndvr_jax.pdvr.vfrm import MISSING, default_params, run_vfrm, vfrm_reference  # noqa: E402
 
 
 def bench_vfrm(args) -> None:
@@ -50,7 +47,7 @@ def bench_vfrm(args) -> None:
     start = time.perf_counter()
     score, position = run_vfrm(params, sims, mask, cut)
     compile_s = time.perf_counter() - start
-    jax_s = best_time(lambda: run_vfrm(params, sims, mask, cut), args.repeats)
+    jax_s = best_seconds(lambda: run_vfrm(params, sims, mask, cut), args.repeats, warmup=False)
     start = time.perf_counter()
     want_score, want_position = vfrm_reference(params, sims, mask, cut)
     loop_s = time.perf_counter() - start
@@ -102,8 +99,10 @@ def bench_database(args) -> None:
         )
         candidates = vote()
         localizer.vfrm(queries, candidates)  # compile
-        vote_s = best_time(vote, args.repeats)
-        align_s = best_time(functools.partial(localizer.vfrm, queries, candidates), args.repeats)
+        vote_s = best_seconds(vote, args.repeats, warmup=False)
+        align_s = best_seconds(
+            functools.partial(localizer.vfrm, queries, candidates), args.repeats, warmup=False
+        )
         found = localizer.vfrm(queries, candidates)
         hits = sum(
             len({s.source for s in f} & set(p.tolist())) for f, p in zip(found, picks, strict=True)

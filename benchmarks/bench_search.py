@@ -15,21 +15,18 @@ Needs `pip install faiss-cpu` (the `bench` extra).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import faiss
 import numpy as np
 
-from ndvr_jax import search
+if __package__ in (None, ""):  # run as a script: make `benchmarks` and `ndvr_jax` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def best_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from benchmarks.peak import best_seconds  # noqa: E402
+from ndvr_jax import search  # noqa: E402
 
 
 def main() -> None:
@@ -54,7 +51,7 @@ def main() -> None:
     flat.add(database)
     print(f"faiss IndexFlatIP: add {time.perf_counter() - start:.2f} s")
     reference = flat.search(queries, args.k)[1]
-    faiss_s = best_seconds(lambda: flat.search(queries, args.k), args.repeats)
+    faiss_s = best_seconds(lambda: flat.search(queries, args.k), args.repeats, warmup=False)
     print(f"faiss IndexFlatIP: {args.queries / faiss_s:8.1f} queries/s ({faiss_s:.2f} s)")
     for dtype in args.dtypes.split(","):
         start = time.perf_counter()
@@ -63,7 +60,9 @@ def main() -> None:
         start = time.perf_counter()
         found = index.search(queries, args.k).index
         first = time.perf_counter() - start
-        ours = best_seconds(lambda index=index: index.search(queries, args.k), args.repeats)
+        ours = best_seconds(
+            lambda index=index: index.search(queries, args.k), args.repeats, warmup=False
+        )
         recall = np.mean(
             [len(set(a) & set(b)) / args.k for a, b in zip(found, reference, strict=True)]
         )
@@ -79,7 +78,9 @@ def main() -> None:
         query = rng.standard_normal((1, 2048), dtype=np.float32)
         k = min(args.k, size)
         index.search(query, k)
-        seconds = best_seconds(lambda index=index, q=query, k=k: index.search(q, k), 5)
+        seconds = best_seconds(
+            lambda index=index, q=query, k=k: index.search(q, k), 5, warmup=False
+        )
         print(f"one query's first stage against {size:9,d} videos: {1000 * seconds:8.2f} ms")
         del vectors, index
 

@@ -15,8 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def _best_seconds(fn, repeats: int = 5) -> float:
-    fn()
+def best_seconds(fn, repeats: int = 5, warmup: bool = True) -> float:
+    """The fastest of `repeats` timed calls of `fn` (after one untimed call if `warmup`)."""
+    if warmup:
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -28,14 +30,14 @@ def _best_seconds(fn, repeats: int = 5) -> float:
 def numpy_peak(n: int) -> float:
     """GFLOP/s of an n×n float32 matmul in numpy (BLAS)."""
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-    return 2 * n**3 / _best_seconds(lambda: a @ a) / 1e9
+    return 2 * n**3 / best_seconds(lambda: a @ a) / 1e9
 
 
 def jax_peak(n: int, dtype=jnp.float32) -> float:
     """GFLOP/s of an n×n matmul under jax.jit in `dtype` (float32 accumulation)."""
     a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n)), dtype)
     matmul = jax.jit(lambda x: jnp.dot(x, x, preferred_element_type=jnp.float32))
-    return 2 * n**3 / _best_seconds(lambda: matmul(a).block_until_ready()) / 1e9
+    return 2 * n**3 / best_seconds(lambda: matmul(a).block_until_ready()) / 1e9
 
 
 def measured_peak(n: int = 2048) -> float:

@@ -4,7 +4,6 @@ import logging
 import os
 import re
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
@@ -18,18 +17,7 @@ from ndvr_jax.features.visual import visual_settings
 from ndvr_jax.io import video
 from ndvr_jax.io.store import FeatureStore, read_id_path_list, write_id_path_list
 from tests.media import write_test_video
-
-
-class TinyNet(nnx.Module):
-    def __init__(self, rngs: nnx.Rngs):
-        self.conv = nnx.Conv(3, 4, (3, 3), rngs=rngs)
-
-    def __call__(self, x):
-        return [nnx.relu(self.conv(x / 255.0))]
-
-
-def mean_pool(activations):
-    return jnp.concatenate([a.mean(axis=(1, 2)) for a in activations], axis=-1)
+from tests.test_features_batching import TinyNet, mean_pool
 
 
 @pytest.fixture(scope="module")
