@@ -32,6 +32,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.micro_batch = "auto"
     config.num_devices = 0  # 0: all local devices
     config.num_workers = 2  # decoding threads
+    # A file whose next frames take longer than this to read is skipped with reason `timeout`
+    # (a hung mount or a decoder that never returns); 0 = no limit.
+    config.read_timeout_s = 300.0
     config.layout = "ndvr-dml"  # ndvr-dml (<id>.npy) | ausil (<id>/wlaf.npz)
     config.distributed = False  # call jax.distributed.initialize(); each host takes its share
     config.audio = ml_collections.ConfigDict(

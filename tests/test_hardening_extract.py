@@ -3,6 +3,8 @@
 import logging
 import os
 import re
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -11,10 +13,11 @@ from flax import nnx
 from configs import extract as extract_config
 from ndvr_jax import sharding
 from ndvr_jax.features import extract
-from ndvr_jax.features.batching import extract_to_store
+from ndvr_jax.features.batching import extract_list, extract_to_store
 from ndvr_jax.features.encoder import BatchEncoder
 from ndvr_jax.features.visual import visual_settings
 from ndvr_jax.io import video
+from ndvr_jax.io.prefetch import StalledRead, prefetch_chunks
 from ndvr_jax.io.store import FeatureStore, read_id_path_list, write_id_path_list
 from tests.media import write_test_video
 from tests.test_features_batching import TinyNet, mean_pool
@@ -194,3 +197,71 @@ def test_streamed_frames_give_the_features_of_whole_videos(tmp_path, encoder):
     for video_id, _ in entries:
         np.testing.assert_array_equal(streamed.load(video_id), whole.load(video_id))
         assert streamed.load_meta(video_id) == whole.load_meta(video_id)
+
+
+class HangingStream:
+    """Chunks of a file whose read blocks (a hung mount) until `release` is set."""
+
+    def __init__(self, release):
+        self.release = release
+
+    def chunks(self):
+        self.release.wait()
+        yield np.zeros((4, 16, 16, 3), np.uint8)
+
+
+def test_a_read_that_never_returns_is_abandoned_and_the_rest_go_on(tmp_path, encoder):
+    release = threading.Event()
+    paths = {}
+    for name in ("a", "b"):
+        paths[name] = tmp_path / f"{name}.mp4"
+        write_test_video(paths[name], seconds=1.0, fps=5)
+    hung = tmp_path / "hung.mp4"
+    hung.write_bytes(b"a regular file on a mount that stopped answering")
+    videos = tmp_path / "videos.txt"
+    entries = [("a", str(paths["a"])), ("hung", str(hung)), ("b", str(paths["b"]))]
+    write_id_path_list(videos, entries)
+    config = extract_config.get_config()
+    config.read_timeout_s = 0.5
+    config.num_workers = 1  # the abandoned read must give its worker to the next file
+
+    def load(path):
+        if path == str(hung):
+            return HangingStream(release)
+        return video.decode_video(path, fps=1.0, size=16)
+
+    try:
+        started = time.monotonic()
+        summary = extract_list(config, str(videos), str(tmp_path / "features"), layout="ndvr-dml",
+                               make_encoder=lambda mesh: encoder, load=load,
+                               describe=lambda loaded: {})  # fmt: skip
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+    assert summary.done == ["a", "b"] and summary.failed == {"hung": "timeout"}
+    assert elapsed < 30  # not a timing assertion on speed: it must not wait for the hung read
+    failures = (tmp_path / "features" / "failures.tsv").read_text().splitlines()
+    assert failures == [f"hung\t{hung}\ttimeout\tno data for 0.5 s: the read was abandoned"]
+    listed = read_id_path_list(tmp_path / "features" / "feature_files.txt")
+    assert [v for v, _ in listed] == ["a", "b"]
+
+
+def test_prefetch_keeps_order_and_reports_a_stalled_item_where_it_is_read():
+    release = threading.Event()
+
+    def chunks(item):
+        if item == 2:
+            release.wait()
+        yield from (f"{item}.{k}" for k in range(3))
+
+    got = {}
+    try:
+        for item, stream in prefetch_chunks(chunks, range(5), num_workers=2, stall_timeout=0.3):
+            try:
+                got[item] = list(stream)
+            except StalledRead as e:
+                got[item] = e.reason
+    finally:
+        release.set()
+    assert got == {0: ["0.0", "0.1", "0.2"], 1: ["1.0", "1.1", "1.2"], 2: "timeout",
+                   3: ["3.0", "3.1", "3.2"], 4: ["4.0", "4.1", "4.2"]}  # fmt: skip

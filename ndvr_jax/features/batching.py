@@ -83,6 +83,7 @@ def extract_to_store(
     failures_name: str = "failures.tsv",
     empty_reason: Callable[[dict[str, Any]], str | None] | None = None,
     settings: Mapping[str, Any] | None = None,
+    read_timeout: float | None = None,
 ) -> ExtractionSummary:
     """Extracts features of `(id, path)` entries into `store`, resuming and logging failures.
 
@@ -94,6 +95,8 @@ def extract_to_store(
     stored video whose sidecar differs in any of them is extracted again (`summary.stale`).
     `empty_reason(sidecar)`, if given, names why a stored video is unusable (e.g. no audio): such
     a video stays stored (a rerun skips it) but counts as failed and is listed in the failures.
+    A file whose next chunk takes longer than `read_timeout` seconds to decode fails with reason
+    `timeout` (its read is abandoned) and the rest go on.
     """
     summary = ExtractionSummary(done=[], skipped=[], failed={})
     complete, todo = _split_done(entries, store, dict(settings or {}), summary.stale)
@@ -164,7 +167,9 @@ def extract_to_store(
         while buffered >= encoder.batch_size:
             run_batch(encoder.batch_size)
 
-    streams = prefetch_chunks(lambda e: _loaded_chunks(load, e[1]), todo, num_workers)
+    streams = prefetch_chunks(
+        lambda e: _loaded_chunks(load, e[1]), todo, num_workers, stall_timeout=read_timeout
+    )
     for (video_id, path, recorded), chunks in streams:
         video = _Video(video_id, path, recorded)
         queue.append(video)
@@ -259,6 +264,7 @@ def extract_list(
         failures_name=f"failures{_process_suffix()}.tsv",
         empty_reason=empty_reason,
         settings=settings,
+        read_timeout=config.read_timeout_s or None,
     )
     finished = set(summary.done) | set(summary.skipped)
     listed = [v for v, _ in entries if v in finished]
