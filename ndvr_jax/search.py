@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
@@ -162,8 +163,9 @@ def _chunk_scores(queries: jax.Array, chunk: jax.Array, metric: Metric) -> jax.A
     return -jnp.sqrt(_squared_distances(queries, chunk))
 
 
-def _scan_top_k(queries, database, first_row, num_queries, num_database, k, metric, chunk_size):
-    """Top-k of `database` rows [first_row, first_row + len) and (for "distance") their max d."""
+def _scan_top_k(queries, database, first_row, num_queries, end_row, k, metric, chunk_size):
+    """Top-k of `database` rows [first_row, first_row + len), those from `end_row` on padding,
+    and (for "distance") their max d."""
     chunks = database.reshape(-1, chunk_size, database.shape[-1])
     query_ok = jnp.arange(queries.shape[0]) < num_queries
 
@@ -172,7 +174,7 @@ def _scan_top_k(queries, database, first_row, num_queries, num_database, k, metr
         chunk, chunk_start = inputs
         index = chunk_start + jnp.arange(chunk_size, dtype=jnp.int32)
         scores = _chunk_scores(queries, chunk, metric)
-        ok = query_ok[:, None] & (index < num_database)[None, :]
+        ok = query_ok[:, None] & (index < end_row)[None, :]
         scores = jnp.where(ok, scores, -jnp.inf)
         if metric == "distance":
             max_distance = jnp.maximum(max_distance, jnp.max(jnp.where(ok, -scores, 0.0)))
@@ -192,23 +194,18 @@ def _scan_top_k(queries, database, first_row, num_queries, num_database, k, metr
 
 
 @functools.partial(jax.jit, static_argnames=("k", "metric", "chunk_size", "mesh"))
-def _search_block(queries, database, num_queries, num_database, *, k, metric, chunk_size, mesh):
+def _search_block(queries, database, end_rows, num_queries, *, k, metric, chunk_size, mesh):
     scan = functools.partial(
-        _scan_top_k,
-        k=k,
-        metric=metric,
-        chunk_size=chunk_size,
-        num_queries=num_queries,
-        num_database=num_database,
+        _scan_top_k, k=k, metric=metric, chunk_size=chunk_size, num_queries=num_queries
     )
     if mesh is None:
-        return scan(queries, database, jnp.int32(0))
+        return scan(queries, database, jnp.int32(0), end_row=end_rows)
 
     axis = sharding.DATA_AXIS
 
-    def per_device(queries, rows):
+    def per_device(queries, rows, end_row):
         first_row = lax.axis_index(axis).astype(jnp.int32) * rows.shape[0]
-        best, best_index, max_distance = scan(queries, rows, first_row)
+        best, best_index, max_distance = scan(queries, rows, first_row, end_row=end_row[0])
         # Devices hold increasing row ranges, so gathering in device order keeps index order.
         best = lax.all_gather(best, axis, axis=1, tiled=True)
         best_index = lax.all_gather(best_index, axis, axis=1, tiled=True)
@@ -217,14 +214,28 @@ def _search_block(queries, database, num_queries, num_database, *, k, metric, ch
         return best, best_index, lax.pmax(max_distance, axis)
 
     return jax.shard_map(
-        per_device, mesh=mesh, in_specs=(P(), P(axis)), out_specs=P(), check_vma=False
-    )(queries, database)
+        per_device, mesh=mesh, in_specs=(P(), P(axis), P(axis)), out_specs=P(), check_vma=False
+    )(queries, database, end_rows)
+
+
+def _process_blocks(mesh: Mesh) -> list[int]:
+    """The processes of `mesh`'s data axis in device order; each must hold one contiguous run."""
+    order = [d.process_index for d in mesh.devices.flat]
+    blocks = [p for i, p in enumerate(order) if i == 0 or p != order[i - 1]]
+    if len(blocks) != len(set(blocks)):
+        raise ValueError(f"each process's devices must be contiguous in the mesh, got {order}")
+    return blocks
 
 
 class DenseIndex:
     """A database of vectors prepared once (normalised, padded, on device, rows sharded over the
     mesh's data axis) and searched by `search` as often as needed: exact top-k, chunked so the
     scan's working memory does not grow with the database.
+
+    Multi-host (a mesh over the devices of several `jax.distributed` processes): each process
+    passes only its own rows and the same queries; the database is the processes' rows one after
+    the other in mesh order (process index order for `ndvr_jax.sharding.make_mesh`), and every
+    process gets the same results, row numbers counted in that whole database.
 
     `dtype` "bfloat16" halves the resident memory and, on hardware with bf16 matmuls, the time;
     scores are then accurate to bf16 rounding (ranks of near-ties may swap).
@@ -245,20 +256,43 @@ class DenseIndex:
         if dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {dtype!r}")
         database = np.asarray(database, np.float32)
-        if database.ndim != 2 or not len(database):
-            raise ValueError(f"need a non-empty [N, D] database, got shape {database.shape}")
-        if metric == "cosine":
+        if database.ndim != 2:
+            raise ValueError(f"need an [N, D] database, got shape {database.shape}")
+        if metric == "cosine" and len(database):
             database = np.asarray(l2_normalize(database))
-        self.metric, self.mesh, self.size = metric, mesh, len(database)
+        self.metric, self.mesh = metric, mesh
         self.dtype = jnp.bfloat16 if dtype == "bfloat16" else jnp.float32
         self.query_chunk_size = query_chunk_size
-        devices = 1 if mesh is None else sharding.data_parallel_size(mesh)
-        self.chunk_size = max(1, min(chunk_size, math.ceil(self.size / devices)))
-        rows = math.ceil(self.size / (devices * self.chunk_size)) * devices * self.chunk_size
-        padded = np.pad(database, [(0, rows - self.size), (0, 0)]).astype(self.dtype)
-        self._database = jax.device_put(
-            padded, None if mesh is None else sharding.batch_sharded(mesh)
-        )
+        blocks = [jax.process_index()] if mesh is None else _process_blocks(mesh)
+        self._multihost = len(blocks) > 1
+        if self._multihost:
+            counts = multihost_utils.process_allgather(np.int64(len(database)))
+            sizes = {p: int(counts[p]) for p in blocks}
+        else:
+            sizes = {blocks[0]: len(database)}
+        self.size = sum(sizes.values())
+        if not self.size:
+            raise ValueError(f"need a non-empty [N, D] database, got shape {database.shape}")
+        devices = 1 if mesh is None else sharding.data_parallel_size(mesh) // len(blocks)
+        most = max(sizes.values())
+        self.chunk_size = max(1, min(chunk_size, math.ceil(most / devices)))
+        self._block_rows = math.ceil(most / (devices * self.chunk_size)) * devices * self.chunk_size
+        # Row r of block b is row offsets[b] + r of the whole database; padding ends each block.
+        self._offsets = np.cumsum([0] + [sizes[p] for p in blocks])[:-1]
+        block = blocks.index(jax.process_index())
+        padded = np.pad(database, [(0, self._block_rows - len(database)), (0, 0)])
+        end_rows = np.full(devices, block * self._block_rows + len(database), np.int32)
+        if mesh is None:
+            self._database, self._end_rows = jax.device_put(padded.astype(self.dtype)), end_rows[0]
+        else:
+            rows = sharding.batch_sharded(mesh)
+            global_rows = (len(blocks) * self._block_rows, database.shape[1])
+            self._database = jax.make_array_from_process_local_data(
+                rows, padded.astype(self.dtype), global_rows
+            )
+            self._end_rows = jax.make_array_from_process_local_data(
+                rows, end_rows, (sharding.data_parallel_size(mesh),)
+            )
 
     def search(self, queries: np.ndarray, k: int) -> TopK:
         """The k most similar database rows for every query, best first (ties: lower row)."""
@@ -277,17 +311,26 @@ class DenseIndex:
         for start in range(0, len(queries), block):
             part = queries[start : start + block]
             padded = np.pad(part, [(0, block - len(part)), (0, 0)])
+            if self._multihost:
+                padded = jax.make_array_from_process_local_data(
+                    sharding.replicated(self.mesh), padded
+                )
             best, best_index, block_max = _search_block(
-                padded, self._database, len(part), self.size, k=k, metric=self.metric,
+                padded, self._database, self._end_rows, len(part), k=k, metric=self.metric,
                 chunk_size=self.chunk_size, mesh=self.mesh,
             )  # fmt: skip
             scores.append(np.asarray(best, np.float32)[: len(part)])
-            indices.append(np.asarray(best_index)[: len(part)])
+            indices.append(self._database_rows(np.asarray(best_index)[: len(part)]))
             max_distance = max(max_distance, float(block_max))
         scores, indices = np.concatenate(scores), np.concatenate(indices)
         if self.metric == "distance":
             scores = np.asarray(distance_to_similarity(-scores, np.float32(max_distance)))
         return TopK(scores, indices)
+
+    def _database_rows(self, positions: np.ndarray) -> np.ndarray:
+        """Rows of the whole database for positions in the padded, sharded one."""
+        block, row = np.divmod(positions, self._block_rows)
+        return (self._offsets[block] + row).astype(np.int32)
 
 
 def search_top_k(
