@@ -29,7 +29,7 @@ def main(argv: Sequence[str]) -> None:
         raise app.UsageError("--index is required")
     try:
         summary = run_query(config, argv[1:])
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ImportError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     print(", ".join(f"{k} {v}" for k, v in summary.items()), f"-> {config.output_dir}")

@@ -160,6 +160,12 @@ def test_all_pairs_finds_the_annotated_copies(demo, tmp_path):
     run_query(binary)
     by_codes = json.loads((tmp_path / "binary" / "results.json").read_text())
     assert sum(by_codes[q][0]["id"] == results[q][0]["id"] for q in results) >= 0.8 * len(results)
+    approximate = config.copy_and_resolve_references()
+    approximate.update(first_stage="faiss", output_dir=str(tmp_path / "faiss"))
+    run_query(approximate)  # "auto" is exact (Flat) at this size: the same ranking
+    by_faiss = json.loads((tmp_path / "faiss" / "results.json").read_text())
+    for q in results:
+        assert [m["id"] for m in by_faiss[q]] == [m["id"] for m in results[q]]
 
 
 def test_kill_during_add_leaves_a_consistent_index(demo, tmp_path, monkeypatch):

@@ -1,9 +1,10 @@
 """The query job: which indexed videos copy each query, by picture and by sound.
 
 Stages, each on fewer pairs than the one before:
-  1. first stage over the whole index: exact cosine of global vectors (`DenseIndex`, resident)
-     or Hamming distance of their packed sign codes (`first_stage="binary"`), keeping the best
-     `rerank` candidates per query;
+  1. first stage over the whole index: exact cosine of global vectors (`DenseIndex`, resident),
+     Hamming distance of their packed sign codes (`first_stage="binary"`) or FAISS's
+     approximate search (`first_stage="faiss"`, `ndvr_jax.collection.approximate`), keeping the
+     best `rerank` candidates per query;
   2. the expensive similarities on those candidates only: frame-level Chamfer for pictures,
      AuSiL for sound (the index's PCA whitening + Chamfer of segment similarities; a trained
      AuSiL workdir with `ausil_model`);
@@ -33,6 +34,7 @@ import numpy as np
 from ndvr_jax import search
 from ndvr_jax.ausil.scoring import make_scorer
 from ndvr_jax.chamfer import chamfer_similarity
+from ndvr_jax.collection.approximate import FaissIndex
 from ndvr_jax.collection.build import video_entries
 from ndvr_jax.collection.fusion import DEFAULT_CALIBRATION, fuse, load_calibrations
 from ndvr_jax.collection.report import write_report
@@ -42,7 +44,7 @@ from ndvr_jax.hashing.codes import hamming_top_k, pack_bits
 from ndvr_jax.io.atomic import atomic_write, save_json_atomic
 from ndvr_jax.io.store import FeatureStore, write_id_path_list
 
-FIRST_STAGES = ("global", "binary")
+FIRST_STAGES = ("global", "binary", "faiss")
 
 
 def default_query_config() -> ml_collections.ConfigDict:
@@ -54,7 +56,9 @@ def default_query_config() -> ml_collections.ConfigDict:
             all_pairs=False,  # every indexed video against the others: duplicate groups
             k=10,  # matches kept per query
             rerank=50,  # first-stage candidates that get the expensive similarities
-            first_stage="global",  # global (exact cosine) | binary (Hamming of sign codes)
+            first_stage="global",  # global (exact cosine) | binary (Hamming) | faiss (approx.)
+            faiss_spec="auto",  # a faiss.index_factory spec; auto: Flat, IVF from 10,000 videos
+            nprobe=16,  # inverted lists a FAISS IVF search visits
             fusion="corroborate",  # visual | audio | any | corroborate
             calibration="",  # calibration JSON (default: the shipped one)
             ausil_model="",  # an AuSiL workdir with a trained model (default: untrained)
@@ -107,13 +111,19 @@ def extract_queries(
 
 
 def first_stage(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict):
-    """`(candidates [Q, C] rows into index.records, first-stage scores [Q, C])`."""
+    """`(candidates [Q, C] rows into index.records (-1: none), first-stage scores [Q, C])`."""
     count = min(config.rerank + int(config.all_pairs), len(index.records))  # + the query itself
     q_global = search.global_vectors(list(queries.visual.values()))
     if config.first_stage == "binary":
         top = hamming_top_k(np.asarray(pack_bits(q_global > 0)), index.vectors["codes"], count)
         bits = index.vectors["codes"].shape[1] * 32
         return top.index, 1.0 - top.distance / bits
+    if config.first_stage == "faiss":
+        top = FaissIndex.open_or_build(
+            index.catalogue.folder, index.ids, index.vectors["global"], config.faiss_spec,
+            config.nprobe,
+        ).search(q_global, count)  # fmt: skip
+        return top.index, top.similarity
     if config.first_stage != "global":
         raise ValueError(f"first_stage must be one of {FIRST_STAGES}, got {config.first_stage!r}")
     top = search.DenseIndex(index.vectors["global"]).search(q_global, count)
@@ -130,8 +140,8 @@ def rank(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict
         scorer, _ = make_scorer(source, untrained=not config.ausil_model)
     results: dict[str, list[dict[str, Any]]] = {}
     for row, query in enumerate(queries.visual):
-        ids = [index.records[i].id for i in candidates[row]]
-        keep = [i for i, v in enumerate(ids) if not (config.all_pairs and v == query)]
+        ids = [index.records[i].id if i >= 0 else "" for i in candidates[row]]
+        keep = [i for i, v in enumerate(ids) if v and not (config.all_pairs and v == query)]
         ids = [ids[i] for i in keep][: config.rerank]
         if not ids:
             results[query] = []
