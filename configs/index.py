@@ -18,4 +18,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.extract = sibling_config(__file__, "extract", arg)
     config.audio = True  # also index AuSiL audio segment features
     config.pca_dims = 32 if arg == "runlocal" else 64  # audio whitening (capped by the data)
+    # Codes of the Hamming first stage: "sign" (of the global vectors) or a deep-hashing
+    # workdir (`python -m ndvr_jax.train --config=configs/hashing_64.py`) trained on these features.
+    config.codes = "sign"
     return config

@@ -7,16 +7,21 @@ import subprocess
 
 import numpy as np
 import pytest
+from flax import nnx
 
 from ndvr_jax import search
 from ndvr_jax.collection import build as build_lib
 from ndvr_jax.collection.catalogue import Catalogue, CatalogueError, VideoRecord
+from ndvr_jax.collection.codes import video_codes
 from ndvr_jax.collection.fusion import Calibration, fit_calibration, fuse
 from ndvr_jax.collection.report import matched_spans
 from ndvr_jax.collection.shards import SHARD_DIR, load_vectors, write_shard
 from ndvr_jax.config_files import load_config_file
 from ndvr_jax.data.demo import build_demo_benchmark
-from ndvr_jax.io.store import read_id_path_list
+from ndvr_jax.hashing import training as hashing_training
+from ndvr_jax.hashing.codes import pack_bits
+from ndvr_jax.hashing.model import HashingNet
+from ndvr_jax.io.store import read_id_path_list, write_id_path_list
 from ndvr_jax.jobs.query import default_query_config, duplicate_groups, run_query
 from tests.test_triplets_cli import REPO, run_module
 
@@ -233,3 +238,37 @@ def test_report_renders_in_a_real_browser(demo, tmp_path):
     subprocess.run([*command[:-2], f"--screenshot={shot}", "--window-size=1200,900",
                     page.as_uri()], capture_output=True, timeout=120)  # fmt: skip
     assert shot.stat().st_size > 10_000
+
+
+def test_codes_from_a_hashing_model_index_and_query(demo, tmp_path):
+    data = demo[0] / "data"
+    workdir = tmp_path / "hashing"
+    workdir.mkdir()
+    model = HashingNet(2048, 64, 3, rngs=nnx.Rngs(0))
+    hashing_training.save_model(workdir, model, dict(feature_dim=2048, num_bits=64, num_classes=3))
+    videos = read_id_path_list(data / "videos.txt")[:4]
+    listing = tmp_path / "videos.txt"
+    write_id_path_list(listing, videos)
+    config = load_config_file(REPO / "configs" / "index.py", "runlocal")
+    config.update(codes=str(workdir), audio=False)
+    build_lib.add_videos(tmp_path / "index", listing, config)
+    assert build_lib.index_info(tmp_path / "index")["code_bits"] == 64
+    frames = [np.load(tmp_path / "index" / "visual" / f"{v}.npy") for v, _ in videos]
+    lengths = [len(f) for f in frames]
+    padded = np.zeros((len(frames), max(lengths), 2048), np.float32)
+    for i, f in enumerate(frames):
+        padded[i, : len(f)] = f
+    bits = model(padded, np.arange(max(lengths))[None] < np.array(lengths)[:, None]).bits
+    expected = np.asarray(pack_bits(np.asarray(bits) >= 0.5))
+    catalogue, _ = build_lib.open_index(tmp_path / "index")
+    stored = load_vectors(catalogue, catalogue.records("ok"))["codes"]
+    np.testing.assert_array_equal(stored, expected)
+    query = default_query_config()
+    query.update(index=str(tmp_path / "index"), first_stage="binary", k=2, rerank=2,
+                 output_dir=str(tmp_path / "out"))  # fmt: skip
+    run_query(query, [videos[1][1]])
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [m["id"] for m in next(iter(results.values()))][0] == videos[1][0]
+    assert next(iter(results.values()))[0]["first_stage"] == 1.0  # its own code: distance 0
+    with pytest.raises(ValueError, match="expects 2048-d frame features"):
+        video_codes(str(workdir), [np.zeros((3, 16), np.float32)], np.zeros((1, 16)))

@@ -28,9 +28,9 @@ from ndvr_jax import search
 from ndvr_jax.ausil.model import fit_pca_whitening
 from ndvr_jax.ausil.training import PCA_FILE
 from ndvr_jax.collection.catalogue import Catalogue, CatalogueError, VideoRecord
+from ndvr_jax.collection.codes import SIGN, video_codes
 from ndvr_jax.collection.shards import file_sha256, load_vectors, remove_orphans, write_shard
 from ndvr_jax.features import extract_audio, extract_visual
-from ndvr_jax.hashing.codes import pack_bits
 from ndvr_jax.io.store import FeatureStore, read_id_path_list, write_id_path_list
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".3gp",
@@ -170,8 +170,9 @@ def _index(catalogue: Catalogue, todo, config: ml_collections.ConfigDict, summar
     records = [_record(v, p, d, store, audio_store, failed[v]) for v, p, d in todo if v in failed]
     with catalogue.transaction():
         if ok:
-            vectors = search.global_vectors([store.load(v) for v, _, _ in ok])
-            codes = np.asarray(pack_bits(vectors > 0))
+            frames = [store.load(v) for v, _, _ in ok]
+            vectors = search.global_vectors(frames)
+            codes = video_codes(config.get("codes", SIGN), frames, vectors)
             shard = write_shard(catalogue, {"global": vectors, "codes": codes})
             records += [
                 _record(v, p, d, store, audio_store, "ok", shard, row)

@@ -36,11 +36,12 @@ from ndvr_jax.ausil.scoring import make_scorer
 from ndvr_jax.chamfer import chamfer_similarity
 from ndvr_jax.collection.approximate import FaissIndex
 from ndvr_jax.collection.build import video_entries
+from ndvr_jax.collection.codes import SIGN, video_codes
 from ndvr_jax.collection.fusion import DEFAULT_CALIBRATION, fuse, load_calibrations
 from ndvr_jax.collection.report import write_report
 from ndvr_jax.collection.resident import Index
 from ndvr_jax.features import extract_audio, extract_visual
-from ndvr_jax.hashing.codes import hamming_top_k, pack_bits
+from ndvr_jax.hashing.codes import hamming_top_k
 from ndvr_jax.io.atomic import atomic_write, save_json_atomic
 from ndvr_jax.io.store import FeatureStore, write_id_path_list
 
@@ -115,7 +116,10 @@ def first_stage(index: Index, queries: QueryFeatures, config: ml_collections.Con
     count = min(config.rerank + int(config.all_pairs), len(index.records))  # + the query itself
     q_global = search.global_vectors(list(queries.visual.values()))
     if config.first_stage == "binary":
-        top = hamming_top_k(np.asarray(pack_bits(q_global > 0)), index.vectors["codes"], count)
+        codes = video_codes(
+            index.config.get("codes", SIGN), list(queries.visual.values()), q_global
+        )
+        top = hamming_top_k(codes, index.vectors["codes"], count)
         bits = index.vectors["codes"].shape[1] * 32
         return top.index, 1.0 - top.distance / bits
     if config.first_stage == "faiss":
