@@ -63,6 +63,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
             tfds_data_dir="tensorflow_datasets",
             train_split="train",
             test_split="test",
+            database_split="",  # tfds: "" = the train split
+            annotation_file="",  # tfds: relevance from this annotation ("" = same class)
         )
     )
     if "runlocal" in parts:

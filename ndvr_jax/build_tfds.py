@@ -3,8 +3,10 @@
     python -m ndvr_jax.build_tfds --dataset=ucf101_features/split1 \\
         --manual_dir=~/data/ucf101 --data_dir=tensorflow_datasets
 
-Datasets: `ucf101_features/split{1,2,3}`, `hmdb51_features/split{1,2,3}`; array_record files
-that `tfds.data_source` reads without TensorFlow (the `tfds build` command needs TensorFlow).
+Datasets: `ucf101_features/split{1,2,3}`, `hmdb51_features/split{1,2,3}` and
+`ndvr_demo_features/{all,fold0of2,fold1of2}` (a benchmark folder of `scripts/make_demo.py`, copy
+groups as classes); array_record files that `tfds.data_source` reads without TensorFlow (the
+`tfds build` command needs TensorFlow).
 """
 
 from __future__ import annotations

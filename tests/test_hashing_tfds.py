@@ -109,3 +109,65 @@ def test_extract_binary_on_tiny_videos(tmp_path):
     command = (*tfds_builders.DEFAULT_EXTRACT_COMMAND[:-1], "--config=configs/extract.py:runlocal")
     store = tfds_builders.ensure_features(tmp_path / "demo", [first, second], command)
     assert store.load(Path(first).stem).ndim == 2 and store.load(Path(second).stem).ndim == 2
+
+
+def fake_benchmark(root):
+    """A benchmark folder in the demo layout: 2 queries, 3 database videos, their features."""
+    (root / "videos").mkdir(parents=True)
+    ids = ["q0", "q1", "a", "b", "c"]
+    for v in ids:
+        (root / "videos" / f"{v}.mp4").write_bytes(b"")
+    lists = {"queries.txt": ids[:2], "database.txt": ids[2:]}
+    for name, members in lists.items():
+        (root / name).write_text("".join(f"{v}\tvideos/{v}.mp4\n" for v in members))
+    (root / "annotation.json").write_text('{"q0": {"ND": ["a"]}, "q1": {"DS": ["b"]}}')
+    store = FeatureStore(root / "features")
+    for i, v in enumerate(ids):
+        store.write(v, np.full((i + 1, 4), i, np.float32), {})
+    return ids
+
+
+def read_split(name, split, data_dir):
+    rows = tfds.data_source(name, split=split, data_dir=str(data_dir))
+    return {(r["id"].decode() if isinstance(r["id"], bytes) else r["id"]): r for r in rows}
+
+
+def test_demo_builder_copy_groups_as_classes_with_a_held_out_fold(tmp_path):
+    fake_benchmark(tmp_path / "bench")
+    data_dir = tmp_path / "tfds"
+    for name in ("ndvr_demo_features/all", "ndvr_demo_features/fold1of2"):
+        tfds_builders.build(name, tmp_path / "bench", str(data_dir))
+    everything = read_split("ndvr_demo_features/all", "train", data_dir)
+    # two copy groups, q0-a and q1-b; c is in none
+    assert {v: int(r["label"]) for v, r in everything.items()} == {
+        "q0": 0, "q1": 1, "a": 0, "b": 1, "c": -1}  # fmt: skip
+    np.testing.assert_array_equal(everything["b"]["features"], np.full((4, 4), 3, np.float32))
+    held = read_split("ndvr_demo_features/fold1of2", "train", data_dir)
+    # q1 is held out: its annotation gives no labels, so b and q1 are in no group
+    assert {v: int(r["label"]) for v, r in held.items()} == {
+        "q0": 0, "q1": -1, "a": 0, "b": -1, "c": -1}  # fmt: skip
+    assert sorted(read_split("ndvr_demo_features/fold1of2", "queries", data_dir)) == ["q1"]
+    assert sorted(read_split("ndvr_demo_features/all", "queries", data_dir)) == ["q0", "q1"]
+    assert sorted(read_split("ndvr_demo_features/all", "database", data_dir)) == ["a", "b", "c"]
+
+
+def test_hashing_trains_on_the_demo_builder_and_scores_by_the_annotation(tmp_path):
+    from ndvr_jax.config_files import load_config_file
+    from ndvr_jax.hashing import training
+
+    fake_benchmark(tmp_path / "bench")
+    tfds_builders.build("ndvr_demo_features/all", tmp_path / "bench", str(tmp_path / "tfds"))
+    config = load_config_file("configs/hashing_64.py", "runlocal")
+    config.data.update(kind="tfds", tfds_name="ndvr_demo_features/all",
+                       tfds_data_dir=str(tmp_path / "tfds"), train_split="train",
+                       database_split="database", test_split="queries",
+                       annotation_file=str(tmp_path / "bench" / "annotation.json"))  # fmt: skip
+    sets = training.load_video_sets(config.data)
+    relevance, _ = training.relevance_of(sets, ["q0", "q1"], ["a", "b", "c"])
+    np.testing.assert_array_equal(relevance, [[True, False, False], [False, True, False]])
+    assert sorted(data.video_id(e) for e in sets.queries) == ["q0", "q1"]
+    config.update(num_steps=2, batch_size=4)
+    summary = training.run_training(config, str(tmp_path / "run"))
+    assert 0.0 <= summary["mAP"] <= 1.0
+    ids = np.load(tmp_path / "run" / "codes_database.npz")["ids"]
+    assert sorted(ids) == ["a", "b", "c"]

@@ -9,10 +9,11 @@ import pytest
 from flax import nnx
 
 from ndvr_jax.config_files import load_config_file
+from ndvr_jax.data.annotations import copy_group_labels
 from ndvr_jax.hashing import codes, data, training
 from ndvr_jax.hashing.losses import hashing_loss
 from ndvr_jax.hashing.model import HashingNet, HashOutput
-from ndvr_jax.hashing.sources import copy_group_labels, load_video_sets
+from ndvr_jax.hashing.sources import load_video_sets
 from ndvr_jax.io.store import FeatureStore
 
 

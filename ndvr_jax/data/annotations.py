@@ -171,3 +171,34 @@ def build_relevance(
             stacklevel=2,
         )
     return Relevance(relevance, mask, num_relevant)
+
+
+def copy_group_labels(
+    annotation: Mapping[str, Mapping[str, Sequence[str]]],
+    ids: Sequence[str],
+    labels: Sequence[str] = ("ND", "DS"),
+    max_relevant: int | None = None,
+) -> np.ndarray:
+    """[len(ids)] class per video: the connected groups of queries and their `labels` videos
+    (numbered by first appearance in `ids`); videos in no group get -1. Queries with more than
+    `max_relevant` such videos join no group."""
+    parent: dict[str, str] = {}
+
+    def root(v: str) -> str:
+        while parent.setdefault(v, v) != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    for query, labelled in annotation.items():
+        copies = {v for label in labels for v in labelled.get(label, ())}
+        if max_relevant is not None and len(copies) > max_relevant:
+            continue
+        for v in sorted(copies):
+            parent[root(v)] = root(query)
+    numbers: dict[str, int] = {}
+    out = np.full(len(ids), -1, np.int32)
+    for i, v in enumerate(ids):
+        if v in parent:
+            out[i] = numbers.setdefault(root(v), len(numbers))
+    return out

@@ -14,19 +14,21 @@ relevance is annotated rather than "same class", the annotation and its protocol
              `fold`) are held out: their copy groups give no training labels, and only they
              are scored.
   tfds       the toolkit's TFDS builders (`data.tfds_name`, built into `data.tfds_data_dir`):
-             train = database = `data.train_split`, queries = `data.test_split`.
+             train = `data.train_split`, database = `data.database_split` (default: the train
+             split), queries = `data.test_split`; relevant = same class, or the annotation
+             `data.annotation_file` under `data.protocol` (`ndvr_demo_features/fold0of2`: splits
+             train, database, queries and the benchmark's annotation.json).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import ml_collections
-import numpy as np
 
-from ndvr_jax.data.annotations import Annotation, load_annotation
+from ndvr_jax.data.annotations import Annotation, copy_group_labels, load_annotation
 from ndvr_jax.hashing.data import Example
 from ndvr_jax.hashing.synthetic import synthetic_videos
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
@@ -40,37 +42,6 @@ class VideoSets(NamedTuple):
     queries: Sequence[Example]
     annotation: Annotation | None = None  # None: relevant = same class
     protocol: str = "DSVR"
-
-
-def copy_group_labels(
-    annotation: Mapping[str, Mapping[str, Sequence[str]]],
-    ids: Sequence[str],
-    labels: Sequence[str] = ("ND", "DS"),
-    max_relevant: int | None = None,
-) -> np.ndarray:
-    """[len(ids)] class per video: the connected groups of queries and their `labels` videos
-    (numbered by first appearance in `ids`); videos in no group get -1. Queries with more than
-    `max_relevant` such videos join no group."""
-    parent: dict[str, str] = {}
-
-    def root(v: str) -> str:
-        while parent.setdefault(v, v) != v:
-            parent[v] = parent[parent[v]]
-            v = parent[v]
-        return v
-
-    for query, labelled in annotation.items():
-        copies = {v for label in labels for v in labelled.get(label, ())}
-        if max_relevant is not None and len(copies) > max_relevant:
-            continue
-        for v in sorted(copies):
-            parent[root(v)] = root(query)
-    numbers: dict[str, int] = {}
-    out = np.full(len(ids), -1, np.int32)
-    for i, v in enumerate(ids):
-        if v in parent:
-            out[i] = numbers.setdefault(root(v), len(numbers))
-    return out
 
 
 def _demo_sets(data: ml_collections.ConfigDict) -> VideoSets:
@@ -101,11 +72,15 @@ def _tfds_sets(data: ml_collections.ConfigDict) -> VideoSets:
 
     from ndvr_jax.hashing import tfds_builders  # noqa: F401  (registers the builders)
 
-    train, test = (
-        tfds.data_source(data.tfds_name, split=split, data_dir=data.tfds_data_dir)
-        for split in (data.train_split, data.test_split)
-    )
-    return VideoSets(train, train, test)
+    def split(name: str):
+        return tfds.data_source(data.tfds_name, split=name, data_dir=data.tfds_data_dir)
+
+    train = split(data.train_split)
+    database = split(data.database_split) if data.database_split else train
+    if not data.annotation_file:
+        return VideoSets(train, database, split(data.test_split))
+    annotation = load_annotation(data.annotation_file)
+    return VideoSets(train, database, split(data.test_split), annotation, data.protocol)
 
 
 def load_video_sets(data: ml_collections.ConfigDict) -> VideoSets:

@@ -1,4 +1,5 @@
-"""TFDS builders of frame features from a user's local UCF101 / HMDB51 download (no TensorFlow).
+"""TFDS builders of frame features from a user's local UCF101 / HMDB51 download, and of the
+toolkit's own benchmarks (`ndvr_demo_features`: copy groups as classes); no TensorFlow.
 
 Nothing is downloaded: the videos and the official split files are read from `manual_dir`, and
 every video's frame features `[n, D]` come from `<manual_dir>/features/<video_id>.npy` (the
@@ -31,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
-from ndvr_jax.io.store import FeatureStore, write_id_path_list
+from ndvr_jax.data.annotations import copy_group_labels, load_annotation
+from ndvr_jax.io.store import FeatureStore, read_id_path_list, write_id_path_list
 
 Items = dict[str, list[tuple[str, int]]]  # split -> [(path relative to manual_dir, label)]
 DEFAULT_EXTRACT_COMMAND = (
@@ -152,6 +154,75 @@ class Hmdb51Features(_ActionFeatures):
                         split = "train" if role == "1" else "test"
                         items[split].append((f"hmdb51_org/{name}/{video}", label))
         return items
+
+
+@dataclasses.dataclass
+class FoldConfig(tfds.core.BuilderConfig):
+    """Which queries are held out (`fold` of `folds`; folds = 1: none) and which form no class."""
+
+    fold: int = 0
+    folds: int = 1
+    max_relevant: int = 2
+    extract_command: tuple[str, ...] = DEFAULT_EXTRACT_COMMAND
+
+
+class NdvrDemoFeatures(tfds.core.GeneratorBasedBuilder):
+    """A benchmark in the toolkit's demo layout (`scripts/make_demo.py`): frame features, with
+    copy groups as classes (`ndvr_jax.data.annotations.copy_group_labels`; -1: in no group).
+
+    Splits: `train` (every video, labelled from the annotations of the queries not held out),
+    `database` and `queries` (the held-out fold's queries, or all with `folds` = 1). Relevance for
+    scoring is the benchmark's `annotation.json`, not the class (`data.annotation_file`).
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    BUILDER_CONFIGS = [
+        FoldConfig(name="all"),
+        *(FoldConfig(name=f"fold{f}of2", fold=f, folds=2) for f in range(2)),
+    ]
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """manual_dir: a benchmark folder written by
+    scripts/make_demo.py (videos.txt, queries.txt, database.txt, annotation.json); frame features
+    missing from <manual_dir>/features are extracted."""
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=self.__doc__,
+            features=tfds.features.FeaturesDict(
+                {
+                    "id": tfds.features.Text(),
+                    "features": tfds.features.Tensor(
+                        shape=(None, None), dtype=np.float32, encoding="zlib"
+                    ),
+                    "label": tfds.features.Scalar(dtype=np.int64),
+                }
+            ),
+        )
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        root, config = Path(dl_manager.manual_dir), self.builder_config
+        queries = read_id_path_list(root / "queries.txt")
+        database = read_id_path_list(root / "database.txt")
+        query_ids = {v for v, _ in queries}
+        everything = queries + [(v, p) for v, p in database if v not in query_ids]
+        held_out = queries[config.fold :: config.folds]
+        held_ids = {v for v, _ in held_out} if config.folds > 1 else set()
+        annotation = load_annotation(root / "annotation.json")
+        training = {q: labels for q, labels in annotation.items() if q not in held_ids}
+        ids = [v for v, _ in everything]
+        labels = dict(zip(ids, copy_group_labels(training, ids, max_relevant=config.max_relevant),
+                          strict=True))  # fmt: skip
+        store = ensure_features(root, [p for _, p in everything], tuple(config.extract_command))
+        rows = lambda entries: [(v, int(labels[v])) for v, _ in entries]  # noqa: E731
+        return {
+            "train": self._generate_examples(store, rows(everything)),
+            "database": self._generate_examples(store, rows(database)),
+            "queries": self._generate_examples(store, rows(held_out)),
+        }
+
+    def _generate_examples(self, store: FeatureStore, rows: list[tuple[str, int]]) -> Iterator:
+        for vid, label in rows:
+            yield vid, {"id": vid, "features": store.load(vid), "label": label}
 
 
 def build(dataset: str, manual_dir: str, data_dir: str) -> tfds.core.DatasetBuilder:
