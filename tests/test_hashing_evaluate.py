@@ -79,6 +79,19 @@ def test_baseline_rows_on_a_synthetic_set():
     rows = baseline_rows(sets, bits=(8, 64), ks=(5,))
     assert [(r["method"], r["bits"]) for r in rows] == [
         ("ITQ (global vector)", 8),  # 64 bits > 16 dims: no ITQ row
+        ("sign (global vector)", 16),
         ("float32 global vector", 32 * 16),
     ]
     assert all(0 < r["mAP@5"] <= 1 and 0 < r["mAP"] <= 1 for r in rows)
+
+
+def test_dml_embeddings_give_sign_and_itq_rows(tmp_path):
+    splits = synthetic_videos(num_classes=4, videos_per_class=12, feature_dim=16, noise=1.5, seed=2)
+    sets = VideoSets(splits["train"], splits["train"], splits["test"])
+    rows = baseline_rows(sets, bits=(8,), ks=(5,), dml_workdir=tmp_path / "dml", dml_steps=60)
+    by_method = {r["method"]: r for r in rows}
+    assert by_method["ITQ (DML embedding)"]["bits"] == 8
+    assert by_method["sign (DML embedding)"]["bits"] == 256  # the embedding's dimensions
+    assert (tmp_path / "dml" / "dml_params.npz").is_file()
+    # trained on the classes, the embedding ranks the held-out videos better than raw vectors
+    assert by_method["float32 DML embedding"]["mAP"] > by_method["float32 global vector"]["mAP"]
