@@ -3,6 +3,7 @@
 import itertools
 
 import grain
+import jax
 import ml_collections
 import numpy as np
 import pytest
@@ -179,3 +180,21 @@ def test_one_and_eight_devices_train_alike(tmp_path):
         losses[devices] = [row["loss"] for row in history if "loss" in row]
     np.testing.assert_allclose(losses[8], losses[1], rtol=1e-4)
     assert len(losses[1]) == 3
+
+
+def test_each_process_reads_only_its_rows_of_the_global_batch(monkeypatch):
+    config = load_config_file("configs/hashing_64.py", "runlocal")
+    source = training.load_video_sets(config.data).train
+    whole = training.HashingTask(config, source)
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    parts = {}
+    for process in (0, 1):
+        monkeypatch.setattr(jax, "process_index", lambda p=process: p)
+        task = training.HashingTask(config, source)
+        parts[process] = [task.process_batch(step) for step in (0, 7, 40)]
+    for i, step in enumerate((0, 7, 40)):  # 40: past the first epoch, a new shuffle
+        expected = whole.batch(step)
+        for key in ("frames", "mask", "label"):
+            got = np.concatenate([parts[0][i][key], parts[1][i][key]])
+            np.testing.assert_array_equal(got, expected[key])
+        assert len(parts[0][i]["label"]) == config.batch_size // 2

@@ -46,12 +46,22 @@ class HashingTask:
         if self.num_classes < 2:
             raise ValueError("hashing needs at least two classes among the training videos")
         self.dataset = training_dataset(source, config.batch_size, config.max_frames, config.seed)
+        # The same example stream in batches of one process's rows: global batch s is rows
+        # s·n … s·n + n - 1 of it (n processes), so each process reads only its own examples.
+        self.processes = jax.process_count()
+        self.process_rows = training_dataset(
+            source, config.batch_size // self.processes, config.max_frames, config.seed
+        )
 
     def create_model(self, rngs: nnx.Rngs) -> HashingNet:
         return HashingNet(self.feature_dim, self.config.num_bits, self.num_classes, rngs=rngs)
 
     def batch(self, step: int) -> dict[str, np.ndarray]:
         return self.dataset[step]
+
+    def process_batch(self, step: int) -> dict[str, np.ndarray]:
+        """This process's contiguous rows of `batch(step)`, loading only those examples."""
+        return self.process_rows[step * self.processes + jax.process_index()]
 
     def loss(self, model: HashingNet, batch: dict[str, jax.Array], rng: jax.Array):
         loss = self.config.loss

@@ -2,9 +2,11 @@
 
 A model plugs in through a `TrainTask`: it builds the NNX model, gives the global batch for any
 step (deterministically, so a resumed run sees the same data), and computes the loss on the global
-batch. The loop does the rest: mesh, replicated parameters, a jitted step with donated state and
-the batch sharded over devices, optax, Orbax checkpoints with resume, a NaN guard, metrics to
-JSONL + TensorBoard, and a progress line with rate and ETA.
+batch. A task that can read only this process's rows of a step's batch (per-host input: each
+host loads its own examples) also defines `process_batch(step)`; the loop then calls that
+instead of slicing the global batch. The loop does the rest: mesh, replicated parameters, a
+jitted step with donated state and the batch sharded over devices, optax, Orbax checkpoints
+with resume, a NaN guard, metrics to JSONL + TensorBoard, and a progress line with rate and ETA.
 
 Config keys (see `default_train_config`): seed, num_steps, batch_size, num_devices, log_every,
 checkpoint_every, keep_checkpoints, eval_every, optimizer.{name, learning_rate, weight_decay,
@@ -215,9 +217,12 @@ def train(
     def model_now() -> nnx.Module:
         return nnx.merge(graphdef, state.params, state.model_state)
 
+    process_batch = getattr(task, "process_batch", None) or (
+        lambda step: _process_rows(task.batch(step))
+    )
     try:
         for step in range(start, config.num_steps):
-            batch = sharding.host_local_batch_to_global(_process_rows(task.batch(step)), mesh)
+            batch = sharding.host_local_batch_to_global(process_batch(step), mesh)
             state, metrics = step_fn(state, batch)
             pending.append(metrics)
             done = step + 1
