@@ -86,3 +86,14 @@ def test_weights_none_from_a_command_line_means_random_weights():
     assert weights_setting("None") is None and weights_setting("default") == "default"
     with pytest.raises(FileNotFoundError, match="weights=default, None"):
         create_backbone("vgg16", weights="None.pth")
+
+
+def test_training_console_shows_progress_but_no_library_info_lines(tmp_path):
+    result = run("train", "--config=configs/hashing_64.py:runlocal", f"--workdir={tmp_path / 'w'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    console = result.stdout + result.stderr
+    assert "train 20/20" in console and "mAP@5" in result.stdout
+    assert "checkpoint.py" not in console and "_NonBlockingMetadataStore" not in console
+    verbose = run("train", "--config=configs/hashing_64.py:runlocal", "--verbosity=0",
+                  f"--workdir={tmp_path / 'v'}")  # fmt: skip
+    assert "checkpoint" in verbose.stderr  # --verbosity brings them back
