@@ -40,6 +40,7 @@ CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "hashing_base.
 def make_task(args, steps: int) -> HashingTask:
     config = load_config_file(CONFIG, str(args.bits))
     config.update(num_steps=steps, batch_size=args.batch, max_frames=args.frames, num_devices=1)
+    config.hidden_sizes = ()  # the seed's network, as the PyTorch one
     config.update(log_every=steps, checkpoint_every=10**9)
     videos = synthetic_videos(20, 30, args.dim, (args.frames // 2, args.frames), seed=0)["train"]
     return HashingTask(config, videos)

@@ -21,6 +21,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config = default_train_config()
     config.task = "hashing"
     config.num_bits = bits
+    # FC + tanh layers before the hash layer. The seed has none; one of 512 was chosen on the
+    # synthetic set's seed 1 (64 bits: mAP 0.832 -> 0.966) and is reported on seed 0.
+    config.hidden_sizes = (512,)
     config.num_steps = 2000
     config.batch_size = 64
     config.max_frames = 32  # training clips: frames evenly subsampled / zero-padded
@@ -74,6 +77,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         config.log_every = 10
         config.checkpoint_every = 20
         config.max_frames = 8
+        config.hidden_sizes = (32,)
         config.eval_max_frames = 16
         config.eval_batch_size = 16
         config.data.synthetic.update(num_classes=4, videos_per_class=8, feature_dim=32)

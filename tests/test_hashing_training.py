@@ -109,12 +109,16 @@ def test_copy_group_labels():
     assert len(set(merged[[0, 1, 2, 4, 5, 6, 8]])) == 1
 
 
-def test_save_and_load_model(tmp_path):
-    model = HashingNet(4, 8, 3, rngs=nnx.Rngs(0))
-    training.save_model(tmp_path, model, dict(feature_dim=4, num_bits=8, num_classes=3))
+@pytest.mark.parametrize("hidden", [(), (5, 6)])
+def test_save_and_load_model(tmp_path, hidden):
+    model = HashingNet(4, 8, 3, hidden, rngs=nnx.Rngs(0))
+    meta = dict(feature_dim=4, num_bits=8, num_classes=3, hidden_sizes=list(hidden))
+    training.save_model(tmp_path, model, meta)
     loaded = training.load_model(tmp_path)
-    frames, mask = np.ones((2, 3, 4), np.float32), np.ones((2, 3), bool)
+    frames = np.random.default_rng(0).normal(size=(2, 3, 4)).astype(np.float32)
+    mask = np.ones((2, 3), bool)
     np.testing.assert_array_equal(np.asarray(loaded(frames, mask).bits), model(frames, mask).bits)
+    assert len(loaded.hidden) == len(hidden)
 
 
 def test_run_training_end_to_end(tmp_path):

@@ -40,7 +40,7 @@ def video_codes(
     if source == SIGN:
         return np.asarray(pack_bits(np.asarray(global_vectors) > 0))
     model = _hashing_model(source)
-    width = model.hash.in_features
+    width = model.feature_dim
     for i, f in enumerate(frames):
         if np.shape(f)[-1] != width:
             raise ValueError(

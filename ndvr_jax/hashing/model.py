@@ -6,10 +6,13 @@ bits, and left the synthetic set unchanged). One linear score per frame gives th
 weights, a softmax over the real frames only; padded frames get weight 0 and their
 values are never read, so any padding gives the same output. The pooled vector goes through
 FC + sigmoid to n "binary-like" bits (the hash layer), and the bits through FC to k class logits.
+`hidden_sizes` puts FC + tanh layers between the pooled vector and the hash layer (the seed has
+none).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -36,9 +39,22 @@ def masked_attention_weights(scores: jax.Array, mask: jax.Array) -> jax.Array:
 class HashingNet(nnx.Module):
     """Attention pooling over time, an n-bit sigmoid hash layer and a k-class classifier."""
 
-    def __init__(self, feature_dim: int, num_bits: int, num_classes: int, *, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        feature_dim: int,
+        num_bits: int,
+        num_classes: int,
+        hidden_sizes: Sequence[int] = (),
+        *,
+        rngs: nnx.Rngs,
+    ):
+        self.feature_dim = feature_dim
         self.attention = nnx.Linear(feature_dim, 1, rngs=rngs)
-        self.hash = nnx.Linear(feature_dim, num_bits, rngs=rngs)
+        sizes = [feature_dim, *hidden_sizes]
+        self.hidden = nnx.List(
+            [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        )
+        self.hash = nnx.Linear(sizes[-1], num_bits, rngs=rngs)
         self.classifier = nnx.Linear(num_bits, num_classes, rngs=rngs)
 
     def pool(self, frames: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -52,5 +68,7 @@ class HashingNet(nnx.Module):
 
     def __call__(self, frames: jax.Array, mask: jax.Array) -> HashOutput:
         pooled, weights = self.pool(frames, mask)
+        for layer in self.hidden:
+            pooled = jnp.tanh(layer(pooled))
         bits = jax.nn.sigmoid(self.hash(pooled))
         return HashOutput(bits, self.classifier(bits), weights)

@@ -54,7 +54,10 @@ class HashingTask:
         )
 
     def create_model(self, rngs: nnx.Rngs) -> HashingNet:
-        return HashingNet(self.feature_dim, self.config.num_bits, self.num_classes, rngs=rngs)
+        return HashingNet(
+            self.feature_dim, self.config.num_bits, self.num_classes,
+            tuple(self.config.hidden_sizes), rngs=rngs,
+        )  # fmt: skip
 
     def batch(self, step: int) -> dict[str, np.ndarray]:
         return self.dataset[step]
@@ -97,19 +100,24 @@ def encode(
 
 def save_model(workdir: str | Path, model: HashingNet, meta: dict[str, Any]) -> None:
     """`model.npz` (parameters by path) and `model.json` (shapes and `meta`)."""
-    params = flatten_dict(nnx.to_pure_dict(nnx.state(model, nnx.Param)), sep="/")
-    save_npz_atomic(Path(workdir) / "model.npz", **{k: np.asarray(v) for k, v in params.items()})
+    params = flatten_dict(nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+    arrays = {"/".join(map(str, path)): np.asarray(v) for path, v in params.items()}
+    save_npz_atomic(Path(workdir) / "model.npz", **arrays)
     save_json_atomic(Path(workdir) / "model.json", meta)
 
 
 def load_model(workdir: str | Path) -> HashingNet:
     """The network `save_model` wrote."""
     meta = json.loads((Path(workdir) / "model.json").read_text())
-    dims = (meta["feature_dim"], meta["num_bits"], meta["num_classes"])
+    dims = (meta["feature_dim"], meta["num_bits"], meta["num_classes"],
+            tuple(meta.get("hidden_sizes", ())))  # fmt: skip
     model = nnx.eval_shape(lambda: HashingNet(*dims, rngs=nnx.Rngs(0)))
     state = nnx.state(model, nnx.Param)
     with np.load(Path(workdir) / "model.npz") as params:
-        nnx.replace_by_pure_dict(state, unflatten_dict(dict(params), sep="/"))
+        paths = {
+            tuple(int(p) if p.isdigit() else p for p in k.split("/")): v for k, v in params.items()
+        }  # fmt: skip (list layers are numbered)
+        nnx.replace_by_pure_dict(state, unflatten_dict(paths))
     nnx.update(model, state)
     return model
 
@@ -165,8 +173,9 @@ def run_training(config: ml_collections.ConfigDict, workdir: str) -> dict[str, A
     model, history = loop.train(task, config, workdir)
     train_seconds = time.perf_counter() - start
     meta = dict(
-        feature_dim=task.feature_dim, num_bits=config.num_bits, num_classes=task.num_classes
-    )
+        feature_dim=task.feature_dim, num_bits=config.num_bits, num_classes=task.num_classes,
+        hidden_sizes=list(config.hidden_sizes),
+    )  # fmt: skip
     if jax.process_index() == 0:
         save_model(workdir, model, meta)
     for split in ("database", "queries"):
