@@ -7,8 +7,10 @@ Random unit vectors. Timed on the same data: `ndvr_jax.search.DenseIndex.search`
 prepared once and resident, as the query binary keeps it; the first call compiles and is
 reported apart) and faiss `IndexFlatIP.search` (BLAS GEMM + heap, after `add`). Prints
 queries/s, the ratio, preparation times, and the recall@k of each dtype against faiss's result;
-then the latency of one query's first stage (global vector, k = `--k`) against `--latency`
-indexed videos (the index's 2,048-d EfficientNet-Lite0 global vectors: 8 KiB a video).
+then the approximate first stage (`--first_stage=faiss`: `--approximate` spec, `--nprobe`)
+with its recall against the exact result, then the latency of one query's first stage (global
+vector, k = `--k`) against `--latency` indexed videos (the index's 2,048-d EfficientNet-Lite0
+global vectors: 8 KiB a video).
 Needs `pip install faiss-cpu` (the `bench` extra).
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +30,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and `ndvr_ja
 
 from benchmarks.peak import best_seconds  # noqa: E402
 from ndvr_jax import search  # noqa: E402
+from ndvr_jax.collection.approximate import FaissIndex  # noqa: E402
 
 
 def main() -> None:
@@ -39,6 +43,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--chunk", type=int, default=4096)
     parser.add_argument("--latency", default="10000,100000,1000000")
+    parser.add_argument("--approximate", default="IVF1000,Flat", help="faiss spec ('' = skip)")
+    parser.add_argument("--nprobe", type=int, default=16)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     database = rng.standard_normal((args.n, args.dim), dtype=np.float32)
@@ -70,6 +76,24 @@ def main() -> None:
             f"ndvr_jax DenseIndex {dtype:8s}: {args.queries / ours:8.1f} queries/s ({ours:.2f} s; "
             f"prepare {prepare:.2f} s, first call {first:.2f} s) = {faiss_s / ours:.2f}x faiss, "
             f"recall@{args.k} vs faiss {recall:.4f}"
+        )
+
+    if args.approximate:
+        start = time.perf_counter()
+        ids = [str(i) for i in range(args.n)]
+        approximate = FaissIndex.open_or_build(
+            tempfile.mkdtemp(), ids, database, args.approximate, args.nprobe
+        )
+        build = time.perf_counter() - start
+        found = approximate.search(queries, args.k).index
+        seconds = best_seconds(lambda: approximate.search(queries, args.k), args.repeats)
+        recall = np.mean(
+            [len(set(a) & set(b)) / args.k for a, b in zip(found, reference, strict=True)]
+        )
+        print(
+            f"first_stage=faiss {args.approximate} nprobe {args.nprobe}: "
+            f"{args.queries / seconds:8.1f} queries/s ({seconds:.2f} s; build {build:.1f} s) = "
+            f"{faiss_s / seconds:.2f}x exact faiss, recall@{args.k} {recall:.4f}"
         )
 
     for size in [int(n) for n in args.latency.split(",") if n]:
