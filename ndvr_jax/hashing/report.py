@@ -34,6 +34,7 @@ from ndvr_jax.hashing.codes import pack_bits
 from ndvr_jax.hashing.data import labels_of, video_id
 from ndvr_jax.hashing.sources import VideoSets, load_video_sets
 from ndvr_jax.hashing.training import relevance_of, run_training
+from ndvr_jax.io import console
 from ndvr_jax.io.atomic import atomic_write, save_json_atomic
 from ndvr_jax.search import global_vectors
 
@@ -131,6 +132,7 @@ def markdown_table(rows: Sequence[Row], ks: Sequence[int]) -> str:
 
 def main(argv: Sequence[str]) -> None:
     del argv
+    console.quiet_jax()
     base, workdir = _CONFIG.value, Path(_WORKDIR.value)
     bits = [int(b) for b in _BITS.value]
     rows = []
