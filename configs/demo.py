@@ -5,9 +5,11 @@
 Visual baselines (global vectors, frame Chamfer), DML trained on the benchmark with
 cross-validation (`configs/dml_demo.py`), audio retrieval with AuSiL (`configs/ausil_demo.py`) and
 the collection search (`configs/index.py`: index, all-pairs query, calibration, duplicates
-report), in one report. `--config=configs/demo.py:runlocal` uses the tiny benchmark, small frames
-and few steps (a quick check); `--config.run_dml=False`, `--config.run_audio=False` and
-`--config.run_collection=False` skip those parts.
+report) and copy localisation (`configs/localize_demo.py`: VFRM, TN and DP on features extracted
+again at `localize.fps`), in one report. `--config=configs/demo.py:runlocal` uses the tiny
+benchmark, small frames and few steps (a quick check); `--config.run_dml=False`,
+`--config.run_audio=False`, `--config.run_collection=False` and `--config.run_localize=False`
+skip those parts.
 """
 
 import ml_collections
@@ -31,4 +33,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.ausil = sibling_config(__file__, "ausil_demo", arg)
     config.run_collection = True  # index, all-pairs query, calibration, duplicates report
     config.index = sibling_config(__file__, "index", arg)
+    config.run_localize = True  # VFRM / TN / DP copy localisation, its own denser features
+    config.localize = sibling_config(__file__, "localize_demo", arg)
+    # Frame rate of the localisation features: the small benchmark's compilation parts last
+    # 2–4 s, the tiny one's 0.75–1.25 s (VFRM's segments need `merge.min_frames` frames).
+    config.localize.fps = 12.0 if runlocal else 4.0
+    if runlocal:  # 12 fps, 64 px frames: VFRM settings chosen on the tiny benchmark's seed 1
+        config.localize.vfrm.weights.update(w_continuity=3.0, memory_rate=0.1, memory_retain=0.0)
+        config.localize.merge.update(max_gap=2, min_frames=5)
     return config

@@ -155,3 +155,28 @@ def test_overlapping_sources_exclusive_or_not():
     assert [s[:3] for s in both] == [(0, 6, 0), (0, 6, 1)]
     only_best = merge_segments(score, position, MergeRule(min_frames=3, exclusive=True))
     assert [s[:3] for s in only_best] == [(0, 6, 0)]
+
+
+def test_scan_with_retained_memories_equals_python_loop():
+    sims, ref_mask, cut = _random_batch(seed=3)
+    params = default_params(bias=-1.0, memory_retain=0.4, belief_retain=0.8)
+    score, position = run_vfrm(params, sims, ref_mask, cut)
+    want_score, want_position = vfrm_reference(params, sims, ref_mask, cut)
+    real = want_score > MISSING / 2
+    np.testing.assert_allclose(score[real], want_score[real], rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(position[real], want_position[real])
+    released, _ = run_vfrm(default_params(bias=-1.0), sims, ref_mask, cut)
+    assert not np.allclose(score[real], released[real])  # the retained shares change the logits
+
+
+def test_fitted_source_span_keeps_a_stalled_copy_long():
+    score = np.full((10, 1), 5.0)
+    position = np.full((10, 1), 4)  # a still shot: every frame aligned to position 4
+    (extent,) = merge_segments(score, position, MergeRule(min_frames=3))
+    (fit,) = merge_segments(score, position, MergeRule(min_frames=3, source_span="fit"), [20])
+    assert extent[3:5] == (4, 5) and fit[:2] == extent[:2] == (0, 10)
+    # slope 0 clipped to 0.5: 5 source frames around the median offset 4 − 0.5 · 4.5 = 1.75
+    assert fit[3:5] == (2, 7)
+    diagonal = np.arange(10)[:, None] + 10
+    (bounded,) = merge_segments(score, diagonal, MergeRule(min_frames=3, source_span="fit"), [14])
+    assert bounded[3:5] == (10, 14)  # the fitted end stops at the source's last frame

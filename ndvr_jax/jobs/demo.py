@@ -9,9 +9,12 @@ Compares, on the FIVR-style protocols of the benchmark (DSVR, CSVR, ISVR; DAVR f
                  DAVR only, `config.run_audio`;
   * collection search: every demo video indexed, all pairs queried, the calibration fitted on
     half of the queries and the query stages scored on the other half, the duplicates report
-    (`ndvr_jax.collection.demo.collection_demo_run`), `config.run_collection`.
+    (`ndvr_jax.collection.demo.collection_demo_run`), `config.run_collection`;
+  * copy localisation: VFRM, TN and DP on features extracted at `localize.fps`, scored against
+    the benchmark's `segments.json` (`ndvr_jax.pdvr.demo.localize_demo_run`), `config.run_localize`.
 Writes `results.md`, `results.json`, `pr_curves.png` (first protocol), `pr_davr.png`,
-`similarities_<system>.json` and a similarity heatmap; DML and AuSiL runs under `dml/`, `audio/`.
+`similarities_<system>.json` and a similarity heatmap; DML, AuSiL and localisation runs under
+`dml/`, `audio/`, `localize/`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from ndvr_jax.evaluation import plots, retrieval
 from ndvr_jax.features.visual import extract_visual
 from ndvr_jax.io.atomic import atomic_write, save_json_atomic
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
+from ndvr_jax.pdvr.demo import localize_demo_run
 
 
 def retrieve(store: FeatureStore, query_ids: list[str], db_ids: list[str]) -> dict[str, np.ndarray]:
@@ -132,6 +136,15 @@ def run(config, workdir: str) -> dict[str, dict]:
             config.index, data, work / "collection", work / "features", audio_features
         )
         notes.append(_collection_note(collection, work / "collection"))
+    if config.run_localize:
+        found = localize_demo_run(config.localize, config.extract, data, work / "localize")
+        shown = found["timeline"]
+        timeline = f"\n\nTimeline of a compilation: {shown}" if shown else ""
+        notes.append(
+            f"Copy localisation ({config.localize.fps:g} fps features, VCSL segment scores "
+            f"against `segments.json`, visual copies; details in {work / 'localize'}):\n\n"
+            f"{found['table']}{timeline}"
+        )
     first = config.protocols[0]
     _plot_pr(results, first, work / "pr_curves.png")
     if "DAVR" in config.protocols and first != "DAVR":

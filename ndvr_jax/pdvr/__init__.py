@@ -6,5 +6,5 @@ dynamic-programming baselines), `vfrm` (the VFRM recurrence as a `lax.scan`), `s
 metrics, source detection), `evaluate` (scores of methods against ground truth), `stitching`
 (training data from any feature list), `model` and `training` (the transition DNN and its
 `TrainTask`), `candidates` (the k-NN candidate stage), `localize` (database-wide localisation),
-`formats` and `timeline` (outputs).
+`formats` and `timeline` (outputs), `demo` (the main job's localisation step).
 """

@@ -168,7 +168,10 @@ class Localizer:
             sims, mask, cut = self._batch(part, cands, step)
             score, position = run_vfrm(self.params, sims, mask, cut, self.shift_costs, self.mesh)
             for b, (q, cand) in enumerate(zip(part, cands, strict=True)):
-                segments = merge_segments(score[b, : len(q)], position[b, : len(q)], self.rule)
+                lengths = [len(self.database[i]) for i, _ in cand]
+                segments = merge_segments(
+                    score[b, : len(q)], position[b, : len(q)], self.rule, lengths
+                )
                 out.append([s._replace(source=cand[s.source][0]) for s in segments])
         return out
 

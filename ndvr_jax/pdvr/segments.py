@@ -4,8 +4,11 @@ A query frame copies every candidate whose copy probability reaches the threshol
 `exclusive`, only its best one; two database videos may hold the same copied shot). Consecutive
 copying frames of one candidate form a segment while the aligned position moves on consistently
 (between −`max_back` and `max_jump` reference frames per query frame) and the gap between them is
-at most `max_gap` frames; a segment needs `min_frames` copying frames. Units are frames here;
-`to_seconds` converts with the videos' timestamps.
+at most `max_gap` frames; a segment needs `min_frames` copying frames. Its source span is the
+extent of the aligned positions (`source_span="extent"`) or, with `"fit"`, the query span mapped
+through a straight line fitted to them (speed clipped to `speeds`): in a shot whose frames all
+look alike the positions stall, and the line keeps the span as long as the copy. Units are frames
+here; `to_seconds` converts with the videos' timestamps.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class MergeRule:
     max_back: int = 2
     max_jump: int = 4
     min_frames: int = 5
+    source_span: str = "extent"  # extent | fit
+    speeds: tuple[float, float] = (0.5, 2.0)  # speed range of the "fit" line
 
 
 def _probability(score: np.ndarray) -> np.ndarray:
@@ -61,11 +66,29 @@ def _runs(frames: np.ndarray, position: np.ndarray, rule: MergeRule) -> list[np.
     return np.split(frames, np.flatnonzero(~joined) + 1)
 
 
+def _source_span(run: np.ndarray, r: np.ndarray, rule: MergeRule, length: int | None):
+    """[start, end) on the source of a run of query frames aligned to positions `r`."""
+    if rule.source_span == "extent":
+        return int(r.min()), int(r.max()) + 1
+    if rule.source_span != "fit":
+        raise ValueError(f"source_span must be extent or fit, not {rule.source_span!r}")
+    slope = np.polyfit(run, r, 1)[0] if len(run) > 1 else 1.0
+    slope = float(np.clip(slope, *rule.speeds))
+    offset = float(np.median(r - slope * run))
+    start = max(0, int(round(offset + slope * run[0])))
+    end = int(round(offset + slope * (run[-1] + 1)))
+    end = min(end, length) if length is not None else end
+    return start, max(end, start + 1)
+
+
 def merge_segments(
-    score: np.ndarray, position: np.ndarray, rule: MergeRule = MergeRule()
+    score: np.ndarray,
+    position: np.ndarray,
+    rule: MergeRule = MergeRule(),
+    ref_lengths: Sequence[int] | None = None,
 ) -> list[Segment]:
     """Segments in frame units (source = candidate index) from [T, C] logits and positions,
-    ordered by query start."""
+    ordered by query start; `ref_lengths` (frames per candidate) bounds fitted source spans."""
     score, position = np.asarray(score), np.asarray(position)
     copies, prob = frame_decisions(score, rule), _probability(score)
     segments = []
@@ -73,16 +96,10 @@ def merge_segments(
         frames = np.flatnonzero(copies[:, c])
         for run in _runs(frames, position[:, c], rule) if len(frames) else []:
             if len(run) >= rule.min_frames:
-                r = position[run, c]
+                length = None if ref_lengths is None else int(ref_lengths[c])
+                r0, r1 = _source_span(run, position[run, c], rule, length)
                 segments.append(
-                    Segment(
-                        int(run[0]),
-                        int(run[-1]) + 1,
-                        c,
-                        int(r.min()),
-                        int(r.max()) + 1,
-                        float(prob[run, c].mean()),
-                    )
+                    Segment(int(run[0]), int(run[-1]) + 1, c, r0, r1, float(prob[run, c].mean()))
                 )
     return sorted(segments)
 

@@ -8,7 +8,9 @@ Per query frame t and candidate source c the carry holds
 The gate `keep_t = 1 − cut_t` comes from the transition probability between frames t−1 and t
 (the transition DNN, or `cut_from_features`). Without a cut the memory moves on by one of
 `len(shift_costs)` steps (0, 1, 2, …: speeds 0.5–2× and short gaps), paying `shift_costs[d]`; a
-cut releases both memories. The copy logit of position r is the report's three-term sum
+cut releases both memories but for the shares `memory_retain` and `belief_retain` (so a copy that
+goes on across a cut of its source keeps its place in a shot whose frames all look alike, and its
+source). The copy logit of position r is the report's three-term sum
 
     sim_f = w_frame · e_t[c, r] + w_continuity · f_{t+1}[c, r] + w_video · v_t[c] + bias
 
@@ -43,6 +45,8 @@ class VFRMParams(NamedTuple):
     bias: jax.Array
     memory_rate: jax.Array  # logit of α: memory ← (1 − α)·memory + α·e
     belief_rate: jax.Array  # logit of β: belief ← (1 − β)·belief + β·p
+    memory_retain: jax.Array  # share of the memory kept across a cut (clipped to [0, 1])
+    belief_retain: jax.Array  # share of the belief kept across a cut (clipped to [0, 1])
 
 
 def default_params(
@@ -52,10 +56,13 @@ def default_params(
     bias: float = -5.0,
     memory_rate: float = 0.1,
     belief_rate: float = 0.3,
+    memory_retain: float = 0.0,
+    belief_retain: float = 0.0,
 ) -> VFRMParams:
-    """Parameters from plain values (rates in (0, 1))."""
+    """Parameters from plain values (rates in (0, 1), retained shares in [0, 1])."""
     logit = lambda p: float(np.log(p / (1.0 - p)))
     values = (w_frame, w_continuity, w_video, bias, logit(memory_rate), logit(belief_rate))
+    values += (memory_retain, belief_retain)
     return VFRMParams(*(jnp.float32(v) for v in values))
 
 
@@ -80,9 +87,9 @@ def _step(params: VFRMParams, shift_costs, ref_mask, carry, inputs):
     """One query frame for every query and candidate: [..., C, R] similarities."""
     memory, belief = carry
     sims, cut = inputs
-    keep = (1.0 - cut)[..., None]
-    memory = keep[..., None] * _carry_forward(memory, shift_costs)
-    belief = keep * belief
+    retained = lambda share: (1.0 - cut + cut * jnp.clip(share, 0.0, 1.0))[..., None]
+    memory = retained(params.memory_retain)[..., None] * _carry_forward(memory, shift_costs)
+    belief = retained(params.belief_retain) * belief
     logit = (
         params.w_frame * sims
         + params.w_continuity * memory
@@ -173,14 +180,16 @@ def vfrm_reference(
         memory = np.zeros((c_len, r_len))
         belief = np.zeros(c_len)
         for t in range(t_len):
-            keep = 0.0 if t == 0 else 1.0 - float(cut_prob[q, t])
+            cut = 1.0 if t == 0 else float(cut_prob[q, t])
+            keep_memory = 1.0 - cut + cut * min(max(p["memory_retain"], 0.0), 1.0)
+            keep_belief = 1.0 - cut + cut * min(max(p["belief_retain"], 0.0), 1.0)
             for c in range(c_len):
                 moved = np.full(r_len, -np.inf)
                 for d, cost in enumerate(shift_costs):
                     shifted = np.concatenate([np.zeros(d), memory[c, : r_len - d]])
                     moved = np.maximum(moved, shifted - cost)
-                carried = keep * np.maximum(moved, 0.0)
-                belief[c] *= keep
+                carried = keep_memory * np.maximum(moved, 0.0)
+                belief[c] *= keep_belief
                 logit = p["w_frame"] * sims[q, t, c] + p["w_continuity"] * carried
                 logit = logit + p["w_video"] * belief[c] + p["bias"]
                 logit = np.where(ref_mask[q, c], logit, MISSING)
