@@ -25,6 +25,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.size = 224
     config.resize = "pad"  # pad (ndvr-dml) | crop (ViSiL)
     config.batch_size = 32  # frames per compiled batch; a multiple of the device count
+    # 0: whole-frame MAC [T, D]; n: regional MAC [T, 1 + n*n, D] (whole frame, then an n x n grid;
+    # ViSiL uses 3) for `--system=regional` similarities (picture-in-picture, small insets).
+    config.regions = 0
+    # 0: off; n: also the MAC of n x n overlapping zoomed crops (n = 3: half-size crops), appended
+    # as regions; 1 + n*n backbone runs a frame. For picture-in-picture (a source shown small).
+    config.zoom = 0
     config.dtype = "float32"  # float32 | bfloat16 (compute dtype)
     # Images (or Mel windows) per device that the backbone runs on at a time, looped inside the
     # jitted batch: "auto" (CPU: 2, for cache locality; GPU/TPU: the whole batch), "0" (the whole

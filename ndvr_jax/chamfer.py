@@ -9,7 +9,7 @@ compiles once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -36,14 +36,31 @@ def chamfer_similarity(
     A database video without frames scores -inf (it can never be a match); `max_cells` bounds
     the similarity cells of one compiled block (about 4 bytes each).
     """
+    return blockwise_similarity(queries, database, _block, max_cells)
+
+
+def blockwise_similarity(
+    queries: Sequence[np.ndarray],
+    database: Sequence[np.ndarray],
+    block: Callable[[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array],
+    max_cells: int = 1 << 24,
+    cells_per_frame_pair: int = 1,
+) -> np.ndarray:
+    """[Q, N] of `block(q_frames [Bq, T, W], q_mask [Bq, T], d_frames [Nb, S, W], d_mask [Nb, S])
+    -> [Bq, Nb]` over `frame_batches` of `[n_i, W]` videos on both sides.
+
+    Blocks are sized so that Bq·T·Nb·S·`cells_per_frame_pair` (the cells `block` computes for
+    each pair of frames, e.g. R² for regions) stays about `max_cells`.
+    """
     if not queries or not database:
         raise ValueError("chamfer_similarity needs at least one query and one database video")
     dim = queries[0].shape[1]
-    side = max(8 * dim, int(np.sqrt(max_cells)) * dim)  # elements per side: Bq·T·D, Nb·S·D
+    frames_per_side = max(8, int(np.sqrt(max_cells / cells_per_frame_pair)))
+    side = frames_per_side * dim  # elements per side: Bq·T·W, Nb·S·W
     out = np.empty((len(queries), len(database)), np.float32)
     database_blocks = list(frame_batches(list(database), side))
     for q_rows, q_frames, q_mask in frame_batches(list(queries), side):
         for d_rows, d_frames, d_mask in database_blocks:
-            block = np.asarray(_block(q_frames, q_mask, d_frames, d_mask))
-            out[np.ix_(q_rows, d_rows)] = block[: len(q_rows), : len(d_rows)]
+            scores = np.asarray(block(q_frames, q_mask, d_frames, d_mask))
+            out[np.ix_(q_rows, d_rows)] = scores[: len(q_rows), : len(d_rows)]
     return out

@@ -1,5 +1,7 @@
 """Tests for ndvr_jax.ausil.augment: each augmentation changes the waveform as it should."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -95,33 +97,109 @@ def test_random_augment_is_seeded():
     np.testing.assert_array_equal(a, b)
 
 
+def _probabilities(value: float) -> dict[str, float]:
+    fields = [f.name for f in dataclasses.fields(aug.AudioAugmentConfig)]
+    return {name: value for name in fields if name.endswith("_prob")}
+
+
 def test_random_augment_applies_chain_in_order():
-    every = aug.AudioAugmentConfig(
-        speed_prob=1,
-        pitch_prob=1,
-        mix_prob=1,
-        band_prob=1,
-        noise_prob=1,
-        reencode_prob=1,
-        volume_prob=1,
-        codecs=("mp3",),
-    )
+    every = aug.AudioAugmentConfig(**_probabilities(1.0), codecs=("mp3",))
     x = tone(440, seconds=1.0)
     out, names = aug.random_augment(x, SR, np.random.default_rng(0), every, [tone(300)])
     kinds = [name.split("(")[0] for name in names]
-    assert kinds == ["speed", "pitch", "mix", "band", "noise", "mp3", "volume"]
+    assert kinds == ["speed", "pitch", "mix", "eq", "8 kHz mono", "compress", "echo", "noise",
+                     "mp3", "volume"]  # fmt: skip
     assert out.dtype == np.float32 and out.size != x.size  # the speed change
-    nothing = aug.AudioAugmentConfig(
-        speed_prob=0,
-        tempo_prob=0,
-        pitch_prob=0,
-        mix_prob=1,
-        band_prob=0,
-        noise_prob=0,
-        reencode_prob=0,
-        volume_prob=0,
-    )
+    banded = aug.AudioAugmentConfig(**{**_probabilities(0.0), "band_prob": 1.0})
+    assert aug.random_augment(x, SR, np.random.default_rng(0), banded)[1][0].startswith("band(")
+    nothing = aug.AudioAugmentConfig(**{**_probabilities(0.0), "mix_prob": 1.0})
     same, names = aug.random_augment(x, SR, np.random.default_rng(0), nothing)  # no backgrounds
     assert names == []
     np.testing.assert_array_equal(same, x)
     assert aug.random_augment(np.zeros(0, np.float32), SR, np.random.default_rng(0), every)[1] == []
+
+
+def test_random_augment_draws_every_kind():
+    x = tone(440, seconds=1.0)
+    seen = set()
+    for seed in range(60):
+        names = aug.random_augment(x, 16000, np.random.default_rng(seed), backgrounds=[x])[1]
+        seen |= {name.split("(")[0] for name in names}
+    assert seen == {"speed", "tempo", "pitch", "mix", "eq", "8 kHz mono", "band", "compress",
+                    "echo", "noise", "mp3", "aac", "opus", "volume"}  # fmt: skip
+
+
+def test_opus_round_trip_keeps_length_and_signal():
+    rate = 16000  # not an opus rate for every input: 22.05 kHz goes through 48 kHz
+    for sr in (rate, SR):
+        t = np.arange(sr) / sr
+        x = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 1250 * t)).astype(
+            np.float32
+        )
+        out = aug.reencode(x, sr, "opus", bit_rate=24000)
+        assert out.shape == x.shape and out.dtype == np.float32
+        lags = np.arange(-800, 801)
+        core = slice(1000, -1000)
+        best = max(np.corrcoef(x[core], np.roll(out, -k)[core])[0, 1] for k in lags[::1])
+        assert best > 0.9
+
+
+def test_telephone_leaves_nothing_above_4_khz():
+    rate = 44100
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, rate).astype(np.float32)
+    out = aug.telephone(noise, rate, 8000)
+    assert out.shape == noise.shape
+    spectrum = np.abs(np.fft.rfft(out)) ** 2
+    freqs = np.fft.rfftfreq(out.size, 1 / rate)
+    assert spectrum[freqs > 4000].sum() < 1e-6 * spectrum.sum()
+    low = lambda x: np.abs(np.fft.rfft(x))[(freqs > 200) & (freqs < 3000)] ** 2
+    assert low(out).sum() > 0.8 * low(noise).sum()  # the phone band is kept
+
+
+def test_band_limit_removes_energy_above_3400_hz():
+    noise = np.random.default_rng(1).uniform(-0.5, 0.5, SR).astype(np.float32)
+    out = aug.band_limit(noise, SR, 300, 3400)
+    freqs = np.fft.rfftfreq(out.size, 1 / SR)
+    spectrum = np.abs(np.fft.rfft(out)) ** 2
+    assert spectrum[freqs > 3400].sum() < 1e-8 * spectrum.sum()
+
+
+def test_echo_autocorrelation_peaks_at_delay():
+    x = np.random.default_rng(2).standard_normal(SR).astype(np.float32) * 0.1
+    out = aug.echo(x, SR, delay_s=0.1, decay=0.5)
+    d = int(0.1 * SR)
+    np.testing.assert_allclose(out[d:], x[d:] + 0.5 * x[:-d], atol=1e-6)
+    auto = np.correlate(out, out, "full")[out.size :]  # lags 1, 2, ...
+    assert int(np.argmax(auto[100:])) + 101 == d
+    reverb = aug.echo(x, SR, 0.1, 0.5, reverb_s=0.5, rng=np.random.default_rng(0))
+    assert power(reverb - out) > 0.01 * power(x)  # a tail was added
+
+
+def test_compression_reduces_crest_factor():
+    t = np.arange(2 * SR) / SR
+    bursts = np.sin(2 * np.pi * 440 * t) * np.where((t % 0.5) < 0.1, 0.9, 0.05)
+    crest = lambda x: np.abs(x).max() / np.sqrt(power(x))
+    out = aug.compress_dynamics(bursts.astype(np.float32), SR, threshold_db=-30, ratio=8)
+    assert crest(out) < 0.9 * crest(bursts)
+    level_db = lambda x, t0: 20 * np.log10(np.sqrt(power(x[int(t0 * SR) : int((t0 + 0.04) * SR)])))
+    spread = lambda x: level_db(x, 0.03) - level_db(x, 0.3)  # mid-burst vs mid-quiet
+    # 25 dB apart, the quiet part ~1 dB over the threshold: 8:1 leaves ~ 1 + 24 / 8 = 4 dB
+    assert spread(out) < 6.0 < 20.0 < spread(bursts)
+    np.testing.assert_allclose(np.abs(out).max(), np.abs(bursts).max(), rtol=1e-5)
+    quiet = (0.001 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)  # below the threshold
+    np.testing.assert_allclose(aug.compress_dynamics(quiet, SR, -30, 8), quiet, rtol=1e-4)
+
+
+def test_equaliser_gains_at_their_frequencies():
+    rate = 16000
+    x = tone(1000, seconds=1.0)
+    peak = aug.equalize(x, SR, [("peak", 1000, 6.0, 1.0)])
+    gain_db = 10 * np.log10(power(peak[2000:]) / power(x[2000:]))
+    np.testing.assert_allclose(gain_db, 6.0, atol=0.1)
+    low, high = tone(50), tone(7000)
+    shelf = [("lowshelf", 200, -12.0, 0.707)]
+    gain = lambda y, z: 10 * np.log10(power(aug.equalize(y, SR, z)[2000:]) / power(y[2000:]))
+    np.testing.assert_allclose(gain(low, shelf), -12.0, atol=0.5)
+    np.testing.assert_allclose(gain(high, shelf), 0.0, atol=0.2)
+    np.testing.assert_allclose(gain(high, [("highshelf", 3000, 9.0, 0.707)]), 9.0, atol=0.5)
+    del rate

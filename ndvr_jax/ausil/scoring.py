@@ -1,8 +1,8 @@
 """AuSiL similarities between lists of videos, and their DAVR evaluation.
 
 Two scorers share one batched path:
-  * trained: the full AuSiL (`ausil_model.npz` of a training workdir): whitening, attention,
-    comparator CNN, Chamfer;
+  * trained: the full AuSiL (`ausil_model.npz` of a training workdir, or the pretrained default
+    shipped with the package): whitening, attention, comparator CNN, Chamfer;
   * untrained: no learned part at all: L2 → the fitted PCA whitening → L2 per segment, and the
     Chamfer similarity of the raw segment-similarity matrix (no attention, no comparator).
 
@@ -29,14 +29,18 @@ from ndvr_jax.ausil.model import (
     AuSiL,
     PCAWhitening,
     bucket_length,
+    fit_pca_whitening,
     masked_chamfer,
     pack_videos,
     repeat_to_min_length,
 )
-from ndvr_jax.ausil.training import (
+from ndvr_jax.ausil.saved import (
+    default_model_mode,
     init_ausil,
+    load_default_model,
     load_model,
     load_pca,
+    whitening_of,
 )
 from ndvr_jax.evaluation import retrieval
 
@@ -83,6 +87,10 @@ class Scorer:
             in_shardings=(replicated,) * 5 + (split, split),
             out_shardings=split,
         )
+
+    def set_model(self, model: AuSiL) -> None:
+        """Scores with `model`'s variables from now on (same shapes; nothing is recompiled)."""
+        self._state = sharding.replicate(nnx.state(model), self.mesh)
 
     def embed(self, videos: Sequence[np.ndarray]) -> dict[int, tuple[np.ndarray, np.ndarray, list]]:
         """Bucketed embeddings: `{length: (embeddings [n, length, K], lengths [n], indices)}`."""
@@ -154,15 +162,43 @@ def similarity_matrix(
 
 
 def make_scorer(
-    workdir: str | os.PathLike, untrained: bool = False, batch_size: int = 16, num_devices: int = 0
+    workdir: str | os.PathLike,
+    untrained: bool = False,
+    batch_size: int = 16,
+    num_devices: int = 0,
+    refit_on: Sequence[np.ndarray] | None = None,
 ) -> tuple[Scorer, str]:
-    """The scorer of a workdir (trained model if there is one, unless `untrained`) and its name;
-    `batch_size` pairs a compiled step, over `num_devices` devices (0: all)."""
-    model = None if untrained else load_model(workdir)
-    trained = model is not None
-    model = model if trained else untrained_model(load_pca(workdir))
-    name = "trained" if trained else "untrained"
+    """The scorer of a workdir and its name: its trained model if it has one (unless
+    `untrained`: its PCA + Chamfer); `workdir` "" is the pretrained model shipped with the package
+    (`ndvr_jax.ausil.saved.DEFAULT_MODEL`), scored the way its validation split chose
+    (`default_model_mode`; pass the `.npz` path itself to score with its comparator anyway).
+    `refit_on`: segment features (e.g. the user's own database) to refit the PCA whitening on,
+    same size, before scoring. `batch_size` pairs a compiled step, over `num_devices` devices
+    (0: all)."""
+    model = load_default_model() if not workdir else load_model(workdir)
+    pca = whitening_of(model) if model is not None else load_pca(workdir)
+    trained = model is not None and not untrained and (workdir or default_model_mode() == "trained")
+    if refit_on is not None:
+        pca = refit_whitening(pca, refit_on)
+    if trained:
+        model.set_whitening(pca)
+    else:
+        model = untrained_model(pca)
+    name = ("trained" if trained else "untrained") + ("" if workdir else " (shipped default)")
+    name += ", PCA refitted" if refit_on is not None else ""
     return Scorer(model, trained, sharding.make_mesh(num_devices), batch_size), name
+
+
+def refit_whitening(pca: PCAWhitening, features: Sequence[np.ndarray]) -> PCAWhitening:
+    """A whitening of `pca`'s size fitted on the segments of `features` (the model's comparator
+    takes that many dimensions)."""
+    segments = np.concatenate([f for f in features if len(f)])
+    dims = pca.weights.shape[1]
+    if len(segments) <= dims:
+        raise ValueError(
+            f"refitting the {dims}-d PCA needs more than {dims} segments, got {len(segments)}"
+        )
+    return fit_pca_whitening(segments, dims)
 
 
 def evaluate_davr(

@@ -21,7 +21,6 @@ so one step compiles once. The trained model is written to `<workdir>/ausil_mode
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,7 +33,6 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from ndvr_jax import sharding
 from ndvr_jax.ausil.augment import AudioAugmentConfig, random_augment
 from ndvr_jax.ausil.model import (
     MIN_SEGMENTS,
@@ -42,21 +40,24 @@ from ndvr_jax.ausil.model import (
     PCAWhitening,
     ausil_triplet_loss,
     bucket_length,
-    fit_pca_whitening,
     pack_videos,
     similarity_regularisation,
 )
-from ndvr_jax.backbones.mac import mac
+from ndvr_jax.ausil.saved import (  # noqa: F401  (PCA_FILE, load_model, load_pca: re-exported)
+    MODEL_FILE,
+    PCA_FILE,
+    fit_or_load_pca,
+    init_ausil,
+    load_model,
+    load_pca,
+    save_model,
+)
+from ndvr_jax.ausil.selfsup import AudioFeaturizer, run_selfsup
 from ndvr_jax.data.annotations import load_annotation
-from ndvr_jax.features.audio import audio_backbone
-from ndvr_jax.features.encoder import BatchEncoder
-from ndvr_jax.io import audio as audio_io
-from ndvr_jax.io.atomic import save_json_atomic, save_npz_atomic
+from ndvr_jax.io.atomic import save_npz_atomic
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
 from ndvr_jax.training import loop
 
-PCA_FILE = "pca.npz"
-MODEL_FILE = "ausil_model.npz"
 AUGMENTED_FILE = "augmented.npz"
 Triplet = tuple[str, str, tuple[str, ...]]  # anchor, positive, negatives
 
@@ -132,36 +133,25 @@ def augmented_copies(
     A span lasts between `min_seconds` and the whole track; another file's audio is the mixing
     background. Files without usable audio give nothing.
     """
-    backbone = audio_backbone(extract_config.audio.backbone)
-    settings = backbone.settings
+    featurize = AudioFeaturizer(extract_config)
+    rate = featurize.sample_rate
     augment = augment or AudioAugmentConfig()
-    model, _ = backbone.create(extract_config.audio.weights)
-    encode = BatchEncoder(model, mac, sharding.make_mesh(1), extract_config.audio.batch_size)
-    waves = {}
-    for video_id, path in entries:
-        try:
-            decoded = audio_io.decode_audio(path, settings.sample_rate)
-        except audio_io.AudioDecodeError as e:
-            logging.warning("augmentation: skipping %s: %s", video_id, e)
-            continue
-        if decoded.samples.size:
-            waves[video_id] = decoded.samples
+    waves = {v: w for v, p in entries if (w := featurize.decode(v, p)) is not None}
     out = {}
     for i, (video_id, samples) in enumerate(waves.items()):
         others = [w for v, w in waves.items() if v != video_id]
         for k in range(copies):
             rng = np.random.default_rng((seed, i, k))
-            total = samples.size / settings.sample_rate
-            seconds = rng.uniform(min(min_seconds, total), total)
-            span = max(1, int(seconds * settings.sample_rate))
+            total = samples.size / rate
+            span = max(1, int(rng.uniform(min(min_seconds, total), total) * rate))
             start = int(rng.integers(samples.size - span + 1))
             distorted, applied = random_augment(
-                samples[start : start + span], settings.sample_rate, rng, augment, others
+                samples[start : start + span], rate, rng, augment, others
             )
-            windows = backbone.waveform_windows(distorted, settings)
-            if len(windows.windows):
+            features = featurize(distorted)
+            if features is not None:
                 key = f"{video_id}~aug{k}"
-                out[key] = encode(windows.windows)
+                out[key] = features
                 logging.info("augmented %s: %s", key, ", ".join(applied) or "span only")
     return out
 
@@ -242,70 +232,6 @@ class AusilTask:
 
 
 # ---------------------------------------------------------------------------------------------
-# Saving and loading the trained model
-
-
-def init_ausil(dims: int, pca_dims: int, key: jax.Array) -> AuSiL:
-    """A freshly initialised AuSiL, its initialisation compiled once (not run op by op)."""
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: AuSiL(dims, pca_dims, rngs=nnx.Rngs(0))))
-    state = jax.jit(lambda k: nnx.state(AuSiL(dims, pca_dims, rngs=nnx.Rngs(params=k))))(key)
-    return nnx.merge(graphdef, state)
-
-
-def _key(path: tuple) -> str:
-    return jax.tree_util.keystr(path, simple=True, separator="/")
-
-
-def save_model(model: AuSiL, workdir: str | os.PathLike, meta: dict[str, Any]) -> None:
-    """Writes every variable of `model` (whitening included) and its sizes to the workdir."""
-    leaves = jax.tree_util.tree_flatten_with_path(nnx.state(model))[0]
-    flat = {_key(path): np.asarray(leaf) for path, leaf in leaves}
-    save_npz_atomic(Path(workdir) / MODEL_FILE, **flat)
-    dims, pca_dims = flat["pca_weights/value"].shape
-    sizes = {"dims": dims, "pca_dims": pca_dims, **meta}
-    save_json_atomic(Path(workdir, MODEL_FILE).with_suffix(".json"), sizes)
-
-
-def load_model(workdir: str | os.PathLike) -> AuSiL | None:
-    """The trained AuSiL of a workdir, or None if it holds no `ausil_model.npz`."""
-    path = Path(workdir) / MODEL_FILE
-    if not path.is_file():
-        return None
-    with open(path.with_suffix(".json")) as f:
-        sizes = json.load(f)
-    abstract = nnx.eval_shape(lambda: AuSiL(sizes["dims"], sizes["pca_dims"], rngs=nnx.Rngs(0)))
-    graphdef, state = nnx.split(abstract)
-    leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
-    with np.load(path) as data:
-        missing = [_key(p) for p, _ in leaves if _key(p) not in data.files]
-        if missing:
-            raise KeyError(f"{path} lacks {missing}")
-        values = [jnp.asarray(data[_key(p)]) for p, _ in leaves]
-    return nnx.merge(graphdef, jax.tree_util.tree_unflatten(treedef, values))
-
-
-def load_pca(workdir: str | os.PathLike) -> PCAWhitening:
-    """The PCA whitening saved in a workdir."""
-    return PCAWhitening.load(Path(workdir) / PCA_FILE)
-
-
-def fit_or_load_pca(
-    features: Mapping[str, np.ndarray], n_components: int | None, workdir: str | os.PathLike
-) -> PCAWhitening:
-    """Fits whitening on every segment of `features` and saves it, or reloads the saved one."""
-    path = Path(workdir) / PCA_FILE
-    if path.is_file():
-        return PCAWhitening.load(path)
-    segments = np.concatenate(list(features.values()))
-    n_components = min(n_components or segments.shape[1], len(segments) - 1)
-    pca = fit_pca_whitening(segments, n_components)
-    Path(workdir).mkdir(parents=True, exist_ok=True)
-    pca.save(path)
-    logging.info("PCA whitening %s fitted on %d segments", pca.weights.shape, len(segments))
-    return pca
-
-
-# ---------------------------------------------------------------------------------------------
 # Entry point
 
 
@@ -364,8 +290,11 @@ def train_ausil(
 
 
 def run_training(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-    """The `train` binary's AuSiL entry: `train_ausil`; returns the last logged metrics and
-    where the model is."""
+    """The `train` binary's AuSiL entry: `train_ausil`, or without an annotation file the
+    self-supervised `ndvr_jax.ausil.selfsup.run_selfsup` on `video_list`; returns the last logged
+    metrics and where the model is."""
+    if not config.annotation_file:
+        return run_selfsup(config, workdir, resolve_path(config, config.video_list, workdir))
     _, history = train_ausil(config, workdir)
     rows = [r for r in history if "loss" in r]
     return {**(rows[-1] if rows else {}), "model": os.path.abspath(f"{workdir}/{MODEL_FILE}")}

@@ -25,7 +25,7 @@ from flax import nnx
 
 from ndvr_jax.backbones import convert
 from ndvr_jax.backbones.efficientnet_lite import EfficientNetLite0
-from ndvr_jax.backbones.mac import mac
+from ndvr_jax.backbones.mac import mac, num_regions, regional_mac
 from ndvr_jax.backbones.resnet50 import ResNet50
 from ndvr_jax.backbones.vgg16 import VGG16
 
@@ -39,6 +39,8 @@ __all__ = [
     "feature_dim",
     "check_weights_file",
     "mac",
+    "num_regions",
+    "regional_mac",
     "weights_setting",
 ]
 

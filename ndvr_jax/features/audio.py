@@ -3,7 +3,8 @@
 Each video's audio is cut into its backbone's Mel-spectrogram windows (≈1 s apart); the windows
 go through the batched encoder (`ndvr_jax.features.encoder`) as the "frames" of the video; each
 segment feature is the MAC over the backbone's layers. Two backbones, each with its own front-end
-(`AUDIO_BACKBONES`): `kumar2018` (AuSiL's CNN) and `musicnn_vgg`.
+(`AUDIO_BACKBONES`): `kumar2018` (AuSiL's CNN) and `musicnn_vgg`, and the
+network-free `logmel` baseline (`ndvr_jax.backbones.logmel`).
 
 A video without audio or with silence only is *stored* with zero segments (`[0, D]`) and its
 `status` in the sidecar, so a rerun skips it; it is listed in `failures.tsv` (reason
@@ -24,7 +25,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from ndvr_jax.backbones import check_weights_file, mac, musicnn, weights_setting
+from ndvr_jax.backbones import check_weights_file, logmel, mac, musicnn, weights_setting
 from ndvr_jax.backbones.audio_cnn import AudioCNN, load_audio_cnn
 from ndvr_jax.features.batching import ExtractionSummary, extract_list, weights_record
 from ndvr_jax.features.encoder import BatchEncoder
@@ -112,6 +113,14 @@ AUDIO_BACKBONES = {
         musicnn.waveform_windows,
         create_musicnn,
         musicnn.FEATURE_DIM,
+    ),
+    # No network: 16 kHz, dB Mel 512/256/64, 2 s windows every ≈1 s; 4 time blocks × 64 bands.
+    "logmel": AudioBackbone(
+        logmel.AUDIO,
+        logmel.load_windows,
+        logmel.waveform_windows,
+        logmel.create_logmel,
+        logmel.FEATURE_DIM,
     ),
 }
 

@@ -132,7 +132,7 @@ def extract_to_store(
         if video.features:
             features = np.concatenate(video.features)
         else:
-            features = np.zeros((0, encoder.output_dim(video.item_shape)), np.float32)
+            features = np.zeros((0, *encoder.output_shape(video.item_shape)), np.float32)
         described = {"id": video.video_id, "source": video.path, **describe(video.data)}
         meta = {**described, **video.recorded}
         store.write(video.video_id, features, meta)

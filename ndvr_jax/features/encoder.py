@@ -42,7 +42,8 @@ def micro_batch_size(setting: int | str | None, local_batch: int, platform: str)
 
 
 class BatchEncoder:
-    """Jitted `images uint8 [N, H, W, 3] -> features [N, D]`, run in fixed-size sharded batches.
+    """Jitted `images uint8 [N, H, W, 3] -> features [N, D]` (or `[N, R, D]`, whatever `pool`
+    gives), run in fixed-size sharded batches.
 
     `micro_batch` (`micro_batch_size`): each device runs the backbone on that many images at a
     time, in a `lax.map` loop inside the one jitted call; the features are the same up to rounding
@@ -85,10 +86,14 @@ class BatchEncoder:
             images = np.concatenate([images, pad])
         return self._encode(self._state, images)[:n]
 
+    def output_shape(self, item_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of one input's features (`(D,)`; regional: `(R, D)`), traced, nothing computed."""
+        spec = jax.ShapeDtypeStruct((self.batch_size, *item_shape), jnp.float32)
+        return tuple(jax.eval_shape(self._encode, self._state, spec).shape[1:])
+
     def output_dim(self, item_shape: tuple[int, ...]) -> int:
         """Feature dimension for inputs of shape `item_shape` (traced, nothing is computed)."""
-        spec = jax.ShapeDtypeStruct((self.batch_size, *item_shape), jnp.float32)
-        return jax.eval_shape(self._encode, self._state, spec).shape[-1]
+        return self.output_shape(item_shape)[-1]
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """Encodes any number of images."""

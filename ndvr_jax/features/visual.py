@@ -1,10 +1,21 @@
-"""Visual mode of batch extraction: per-frame MAC features of a list of videos."""
+"""Visual mode of batch extraction: per-frame MAC features of a list of videos.
+
+`config.regions` = 0 stores whole-frame MAC `[T, D]`; n > 0 stores ViSiL-style regional MAC
+`[T, R, D]` (`ndvr_jax.backbones.regional_mac`: region 0 the whole frame, then an n x n grid);
+`config.zoom` = n > 0 appends the MAC of n x n zoomed crops (`ndvr_jax.backbones.views`, 1 + n²
+backbone runs a frame), for a source shown small inside another video.
+"""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 
-from ndvr_jax.backbones import create_backbone, mac, weights_setting
+import jax
+from flax import nnx
+
+from ndvr_jax.backbones import create_backbone, mac, regional_mac, weights_setting
+from ndvr_jax.backbones.views import ZoomViews, view_pool
 from ndvr_jax.features.batching import ExtractionSummary, extract_list, weights_record
 from ndvr_jax.features.encoder import DTYPES, BatchEncoder
 from ndvr_jax.io import video as video_io
@@ -29,7 +40,24 @@ def visual_settings(config) -> dict:
         "backbone": config.backbone,
         **weights_record(str(weights), weights),
         **{key: config[key] for key in ("fps", "size", "resize", "dtype")},
+        # None when off, as stores from before regions were an option read back
+        "regions": config.get("regions") or None,
+        "zoom": config.get("zoom") or None,
     }
+
+
+def frame_model(
+    config,
+) -> tuple[nnx.Module, Callable[[Sequence[jax.Array]], jax.Array]]:
+    """The model of the frames and the pooling of its activations into frame features: `mac`,
+    `regional_mac` on a `config.regions` grid, and with `config.zoom` the zoomed crops too."""
+    regions, zoom = config.get("regions", 0), config.get("zoom", 0)
+    if regions < 0 or zoom < 0:
+        raise ValueError(f"regions and zoom must be 0 (off) or a grid size, got {regions}, {zoom}")
+    backbone = create_backbone(config.backbone, weights=config.weights, dtype=DTYPES[config.dtype])
+    if zoom:
+        return ZoomViews(backbone, zoom), functools.partial(view_pool, grid=regions or 1, zoom=zoom)
+    return backbone, (functools.partial(regional_mac, grid=regions) if regions else mac)
 
 
 def extract_visual(config, video_list: str, output_dir: str) -> ExtractionSummary:
@@ -43,8 +71,7 @@ def extract_visual(config, video_list: str, output_dir: str) -> ExtractionSummar
         output_dir,
         layout=config.layout,
         make_encoder=lambda mesh: BatchEncoder(  # the model is built once the list is read
-            create_backbone(config.backbone, weights=config.weights, dtype=DTYPES[config.dtype]),
-            mac,
+            *frame_model(config),
             mesh,
             config.batch_size,
             config.get("micro_batch"),

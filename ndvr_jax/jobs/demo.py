@@ -5,8 +5,8 @@ Compares, on the FIVR-style protocols of the benchmark (DSVR, CSVR, ISVR; DAVR f
   * `chamfer`    frame-level Chamfer similarity (`ndvr_jax.chamfer`);
   * `DML early`, `DML late`  the ndvr-dml network trained on the benchmark, cross-validated over
                  its queries (`ndvr_jax.dml.demo.dml_demo_run`), `config.run_dml`;
-  * `AuSiL untrained`, `AuSiL trained`  audio retrieval (`ndvr_jax.ausil.demo.ausil_demo_run`),
-                 DAVR only, `config.run_audio`;
+  * `AuSiL untrained`, `AuSiL trained`, `AuSiL shipped`  audio retrieval
+                 (`ndvr_jax.ausil.demo.ausil_demo_run`), DAVR only, `config.run_audio`;
   * collection search: every demo video indexed, all pairs queried, the calibration fitted on
     half of the queries and the query stages scored on the other half, the duplicates report
     (`ndvr_jax.collection.demo.collection_demo_run`), `config.run_collection`;

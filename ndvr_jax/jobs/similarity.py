@@ -3,9 +3,14 @@
 Systems (`SYSTEMS`):
   global   cosine (or `distance`: `1 − d / max d`) of ndvr-dml's global video vectors;
   chamfer  frame-level Chamfer similarity of the frame features (`ndvr_jax.chamfer`);
+  regional region Chamfer of regional MAC `[T, R, D]` (`--config.regions=3` at extraction;
+           `ndvr_jax.regional.similarity`, `region_frames` its frame similarity, optional
+           `region_pca` whitening from `python -m ndvr_jax.fit_region_pca`);
   dml      a trained DML network (`model_dir`: a DML training workdir), early or late fusion;
   ausil    AuSiL on audio segment features (`model_dir`: an AuSiL workdir with
-           `ausil_model.npz`, or only `pca.npz`, or `untrained`: PCA + Chamfer).
+           `ausil_model.npz`, or only `pca.npz`, or `untrained`: PCA + Chamfer); without
+           `model_dir` the pretrained AuSiL shipped with the package (`ndvr_jax/ausil/weights`);
+           `refit_pca` refits its whitening on the database's own segments.
 Lists have `<id>\\t<path>` (or `<id> <path>`) lines, the path a feature file (visual: `.npy`
 frames; audio: `wlaf.npz`, its folder, or a store root); with `features_dir` features are read from
 that store by id and the list paths are ignored (so the video lists themselves can be passed).
@@ -24,6 +29,7 @@ import numpy as np
 from absl import logging
 
 from ndvr_jax import search
+from ndvr_jax.ausil.saved import default_model_dims
 from ndvr_jax.ausil.scoring import make_scorer
 from ndvr_jax.ausil.scoring import similarity_matrix as ausil_similarity_matrix
 from ndvr_jax.ausil.training import PCA_FILE, load_pca, read_segment_features
@@ -31,8 +37,10 @@ from ndvr_jax.chamfer import chamfer_similarity
 from ndvr_jax.data.feature_lists import FeatureError, check_frame_features, load_frame_features
 from ndvr_jax.dml.embed import embed_early, embed_late, load_dml
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
+from ndvr_jax.regional.features import load_region_features
+from ndvr_jax.regional.similarity import regional_similarities
 
-SYSTEMS = ("global", "chamfer", "dml", "ausil")
+SYSTEMS = ("global", "chamfer", "dml", "ausil", "regional")
 FUSIONS = ("early", "late")
 
 
@@ -48,18 +56,24 @@ def default_similarity_config() -> ml_collections.ConfigDict:
             metric="cosine",  # global / dml: cosine | distance
             fusion="early",  # dml: early (global vectors) | late (every frame)
             untrained=False,  # ausil: ignore a trained model (PCA + Chamfer)
+            refit_pca=False,  # ausil: refit the PCA whitening on the database's segments
             batch_size=16,  # ausil: pairs a compiled step
             num_devices=0,  # ausil: devices to shard pairs over (0: all)
             output="similarities.json",
             top_k=0,  # keep the best k per query (0: all)
+            region_frames="inset",  # regional: inset | visil | symmetric (frame similarity)
+            region_pca="",  # regional: whitening .npz from `python -m ndvr_jax.fit_region_pca`
+            region_margin=0.01,  # regional inset: what a region match must beat whole frames by
         )
     )
 
 
-def _visual_loader(features_dir: str) -> Callable[[str, str], np.ndarray]:
+def _visual_loader(
+    features_dir: str, load: Callable[..., np.ndarray] = load_frame_features
+) -> Callable[[str, str], np.ndarray]:
     store = FeatureStore(features_dir) if features_dir else None
     source = (lambda v, p: store.feature_path(v)) if store else (lambda v, p: p)
-    return lambda video_id, path: load_frame_features(source(video_id, path), video_id)
+    return lambda video_id, path: load(source(video_id, path), video_id)
 
 
 def _audio_loader(features_dir: str) -> Callable[[str, str], np.ndarray]:
@@ -100,6 +114,8 @@ def _check_all_widths(config: ml_collections.ConfigDict, features: dict[str, np.
     if config.system == "ausil" and (Path(config.model_dir) / PCA_FILE).is_file():
         width = load_pca(config.model_dir).mean.shape[0]
         _check_widths(features, width, f"the AuSiL model of {config.model_dir} takes")
+    if config.system == "ausil" and not config.model_dir:
+        _check_widths(features, default_model_dims(), "the shipped AuSiL model takes")
 
 
 def system_similarities(
@@ -111,9 +127,17 @@ def system_similarities(
     system = config.system
     if system == "chamfer":
         return chamfer_similarity(queries, database)
+    if system == "regional":
+        return regional_similarities(
+            queries, database, config.region_frames, config.region_pca, config.region_margin
+        )
     if system == "ausil":
         scorer, _ = make_scorer(
-            config.model_dir, config.untrained, config.batch_size, config.num_devices
+            config.model_dir,
+            config.untrained,
+            config.batch_size,
+            config.num_devices,
+            refit_on=list(database) if config.refit_pca else None,
         )
         q_ids, d_ids = [str(i) for i in range(len(queries))], [str(i) for i in range(len(database))]
         return ausil_similarity_matrix(
@@ -146,9 +170,11 @@ def run_similarity(config: ml_collections.ConfigDict) -> Path:
     """Loads both lists, computes `config.system`'s similarities, writes the similarity JSON."""
     if config.system not in SYSTEMS:
         raise ValueError(f"system must be one of {SYSTEMS}, got {config.system!r}")
-    if config.system in ("dml", "ausil") and not config.model_dir:
+    if config.system == "dml" and not config.model_dir:  # ausil: the shipped default
         raise ValueError(f"system {config.system!r} needs model_dir (its training workdir)")
     loader = _audio_loader if config.system == "ausil" else _visual_loader
+    if config.system == "regional":  # [T, R, D] regional MAC
+        loader = lambda features_dir: _visual_loader(features_dir, load_region_features)
     queries = _load_list(config.queries, loader(config.features_dir))
     database = _load_list(config.database, loader(config.features_dir))
     if not queries or not database:

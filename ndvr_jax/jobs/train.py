@@ -16,6 +16,7 @@ import ml_collections
 
 TASKS = {
     "dml": "ndvr_jax.dml.training",
+    "dml_selfsup": "ndvr_jax.dml.selfsup",
     "ausil": "ndvr_jax.ausil.training",
     "transition": "ndvr_jax.pdvr.training",
     "hashing": "ndvr_jax.hashing.training",

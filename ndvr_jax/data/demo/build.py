@@ -46,9 +46,8 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, indent=1)
 
 
-def _complete(out: Path, text: str, videos: dict[str, Any]) -> bool:
+def _complete(out: Path, text: str, videos: dict[str, Any], names: list[str]) -> bool:
     manifest = out / "manifest.json"
-    names = [*_LISTS, "annotation.json", "segments.json"]
     return (
         manifest.is_file()
         and manifest.read_text() == text
@@ -89,13 +88,37 @@ def build_demo_benchmark(
     out_dir: str | os.PathLike, *, seed: int = 0, size: str = "small", verbose: bool = True
 ) -> Path:
     """Builds (or finds complete) the demo benchmark in `out_dir`; returns manifest.json's path."""
-    out = Path(out_dir).resolve()
     manifest = manifest_for(seed, size)
     videos = manifest["videos"]
+    return write_benchmark(
+        out_dir,
+        manifest,
+        Renderer(videos, SIZES[size].max_side),
+        {"annotation.json": truth.annotation(videos), "segments.json": truth.segments(videos)},
+        label=f"demo benchmark (seed {seed}, {size})",
+        verbose=verbose,
+    )
+
+
+def write_benchmark(
+    out_dir: str | os.PathLike,
+    manifest: dict[str, Any],
+    renderer: Renderer,
+    json_files: dict[str, Any],
+    *,
+    label: str,
+    lists: dict[str, str | None] = _LISTS,
+    verbose: bool = True,
+) -> Path:
+    """Renders and encodes every video of `manifest["videos"]` into `out_dir`, then writes
+    `lists` (file name -> role, None for every video), `json_files` and, last, the manifest.
+    A complete output with the same manifest is kept; an interrupted one resumes."""
+    out = Path(out_dir).resolve()
+    videos = manifest["videos"]
     text = _dumps(manifest)
-    if _complete(out, text, videos):
+    if _complete(out, text, videos, [*lists, *json_files]):
         if verbose:
-            print(f"demo benchmark in {out} is complete (seed {seed}, {size})", file=sys.stderr)
+            print(f"{label} in {out} is complete", file=sys.stderr)
         return out / "manifest.json"
     pending = out / _PENDING
     resume = pending.is_file() and pending.read_text() == text
@@ -103,7 +126,6 @@ def build_demo_benchmark(
         _remove_stale(out, videos)
         with atomic_write(pending) as f:
             f.write(text)
-    renderer = Renderer(videos, SIZES[size].max_side)
     progress = _Progress(videos, verbose)
     for vid, v in videos.items():
         path = out / v["path"]
@@ -117,15 +139,15 @@ def build_demo_benchmark(
                 audio=renderer.sound(vid),
             )
         progress.step(vid, v, path, skipped=kept)
-    for name, role in _LISTS.items():
+    for name, role in lists.items():
         with atomic_write(out / name) as f:
             f.writelines(
                 f"{vid}\t{out / v['path']}\n"
                 for vid, v in videos.items()
                 if role in (None, v["role"])
             )
-    save_json_atomic(out / "annotation.json", truth.annotation(videos))
-    save_json_atomic(out / "segments.json", truth.segments(videos))
+    for name, obj in json_files.items():
+        save_json_atomic(out / name, obj)
     with atomic_write(out / "manifest.json") as f:
         f.write(text)
     pending.unlink()

@@ -146,6 +146,65 @@ def _r(x: float, digits: int = 6) -> float:
     return round(float(x), digits)
 
 
+def framing(rng: np.random.Generator, clip: bool) -> tuple[list[float], list[float]]:
+    """Start and end window of a shot: a pan, a zoom in or a zoom out (gentler on clips)."""
+    uniform = lambda lo, hi: float(rng.uniform(lo, hi))
+    if clip:
+        start = [0.5, 0.5, 1.0]
+        end = [uniform(0.2, 0.8), uniform(0.2, 0.8), uniform(0.75, 0.95)]
+    else:
+        scale = uniform(0.5, 0.85)
+        a = [uniform(0, 1), uniform(0, 1), scale]
+        b = [1 - a[0] if abs(a[0] - 0.5) > 0.2 else uniform(0, 1), uniform(0, 1)]
+        motion = ("pan", "zoom_in", "zoom_out")[int(rng.integers(3))]
+        start, end = {
+            "pan": (a, [*b, scale]),
+            "zoom_in": ([*b, 1.0], a),
+            "zoom_out": (a, [*b, 1.0]),
+        }[motion]
+    return [_r(x, 3) for x in start], [_r(x, 3) for x in end]
+
+
+def video_spec(
+    kind: str,
+    role: str,
+    visual: list[Spec],
+    sound: list[Spec] | None,
+    *,
+    hw: tuple[int, int],
+    fps: int,
+    profile: str,
+    channels: int,
+    **extra: Any,
+) -> Spec:
+    """A video's spec: its segments, its format (resolved from `profile` here) and extras."""
+    n_frames = round(sum(seg["duration"] for seg in visual) * fps)
+    enc = resolve(profile, *hw)
+    return {
+        "path": f"{PROFILES[profile].ext}",  # completed once the video has an id
+        "kind": kind,
+        "role": role,
+        "profile": profile,
+        "container": enc.container,
+        "video_codec": enc.video_codec,
+        "audio_codec": enc.audio_codec if sound else None,
+        "video_encoder": enc.video_encoder,
+        "audio_encoder": enc.audio_encoder if sound else None,
+        "low_bitrate": enc.low_bitrate,
+        "width": hw[1],
+        "height": hw[0],
+        "fps": fps,
+        "n_frames": n_frames,
+        "duration": _r(n_frames / fps),
+        "has_audio": sound is not None,
+        "channels": enc.channels(channels) if sound else 0,
+        "sample_rate": enc.sample_rate if sound else 0,
+        **extra,
+        "visual": visual,
+        "audio": sound,
+    }
+
+
 class _Planner:
     def __init__(self, seed: int, size: str):
         if size not in SIZES:
@@ -169,21 +228,7 @@ class _Planner:
 
     # ----------------------------------------------------------------------------- database
     def framing(self, clip: bool) -> tuple[list[float], list[float]]:
-        """Start and end window of a shot: a pan, a zoom in or a zoom out (gentler on clips)."""
-        if clip:
-            start = [0.5, 0.5, 1.0]
-            end = [self.uniform(0.2, 0.8), self.uniform(0.2, 0.8), self.uniform(0.75, 0.95)]
-        else:
-            scale = self.uniform(0.5, 0.85)
-            a = [self.uniform(0, 1), self.uniform(0, 1), scale]
-            b = [1 - a[0] if abs(a[0] - 0.5) > 0.2 else self.uniform(0, 1), self.uniform(0, 1)]
-            motion = self.choice(("pan", "zoom_in", "zoom_out"))
-            start, end = {
-                "pan": (a, [*b, scale]),
-                "zoom_in": ([*b, 1.0], a),
-                "zoom_out": (a, [*b, 1.0]),
-            }[motion]
-        return [_r(x, 3) for x in start], [_r(x, 3) for x in end]
+        return framing(self.rng, clip)
 
     def shot(self, source: str, fps: int, clip_window: tuple[float, float] | None = None) -> Spec:
         """One shot of a photo or of a clip (inside `clip_window`, seconds of the clip)."""
@@ -440,33 +485,11 @@ class _Planner:
         **extra: Any,
     ) -> Spec:
         """A video's spec: segments, format (from the profile, or the role's next one), extras."""
-        n_frames = round(sum(seg["duration"] for seg in visual) * fps)
         channels = self.choice((1, 2))
         profile = profile or next(self.profiles[role])
-        enc = resolve(profile, *hw)
-        return {
-            "path": f"{PROFILES[profile].ext}",  # completed once the video has an id
-            "kind": kind,
-            "role": role,
-            "profile": profile,
-            "container": enc.container,
-            "video_codec": enc.video_codec,
-            "audio_codec": enc.audio_codec if sound else None,
-            "video_encoder": enc.video_encoder,
-            "audio_encoder": enc.audio_encoder if sound else None,
-            "low_bitrate": enc.low_bitrate,
-            "width": hw[1],
-            "height": hw[0],
-            "fps": fps,
-            "n_frames": n_frames,
-            "duration": _r(n_frames / fps),
-            "has_audio": sound is not None,
-            "channels": enc.channels(channels) if sound else 0,
-            "sample_rate": enc.sample_rate if sound else 0,
-            **extra,
-            "visual": visual,
-            "audio": sound,
-        }
+        return video_spec(
+            kind, role, visual, sound, hw=hw, fps=fps, profile=profile, channels=channels, **extra
+        )
 
 
 def _sound_changes(sound: list[Spec] | None) -> list[str]:

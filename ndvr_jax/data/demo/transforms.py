@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, rotate
 
 from .media import load_logo
 from .shots import Procedural, resize
@@ -51,6 +51,11 @@ def _color(image: np.ndarray, t: float, p: Params) -> np.ndarray:
     image = image @ rot.T.astype(np.float32)
     image = (image - 0.5) * p["contrast"] + 0.5 + p["brightness"]
     return np.clip(image, 0.0, 1.0)
+
+
+def _rotate(image: np.ndarray, t: float, p: Params) -> np.ndarray:
+    """Turned by `degrees` about the centre (same frame size, black corners)."""
+    return np.clip(rotate(image, p["degrees"], axes=(1, 0), reshape=False, order=1), 0.0, 1.0)
 
 
 def _gamma(image: np.ndarray, t: float, p: Params) -> np.ndarray:
@@ -157,6 +162,8 @@ def _sample(rng: np.random.Generator, name: str) -> Params:
             return {"gamma": _r(rng.choice([rng.uniform(0.55, 0.8), rng.uniform(1.25, 1.7)]))}
         case "blur":
             return {"sigma": u(1.2, 2.5)}
+        case "rotate":
+            return {"degrees": u(-8, 8)}
         case "noise":
             return {"std": u(0.03, 0.08), "seed": int(rng.integers(2**31))}
         case "border":
@@ -182,6 +189,7 @@ def _sample(rng: np.random.Generator, name: str) -> Params:
 TRANSFORMS: dict[str, Callable[[np.ndarray, float, Params], np.ndarray]] = {
     "crop": _crop,
     "hflip": _hflip,
+    "rotate": _rotate,
     "color": _color,
     "gamma": _gamma,
     "grayscale": _grayscale,

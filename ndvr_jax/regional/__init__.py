@@ -1,0 +1,1 @@
+"""Regional visual similarity: Chamfer over frame regions (ViSiL-style, picture-in-picture)."""

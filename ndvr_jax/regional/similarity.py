@@ -1,0 +1,95 @@
+"""Region Chamfer similarity of videos stored as regional MAC `[T, R, D]` (region 0 the frame).
+
+Two frames compare region by region (`sim[r, u]`, cosine of query region r and reference region
+u), reduced by one of `FRAME_SIMILARITIES`:
+
+  visil      mean over query regions of the best reference region (ViSiL's frame Chamfer);
+  symmetric  the mean of `visil` both ways;
+  inset      whole vs whole, or the best match of one frame as a whole with a region of the
+             other, either way, less `margin`: `max(sim[0, 0], max_r>0 sim[r, 0] − margin,
+             max_u>0 sim[0, u] − margin)`: a source shown small inside the other video still
+             scores as a copy; the margin keeps the regions of unrelated videos (which lift
+             every score a little) from overtaking a whole-frame match.
+
+Videos then compare by frame Chamfer (best reference frame, mean over query frames), chunked
+and masked by `ndvr_jax.chamfer.blockwise_similarity`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ndvr_jax.ausil.model import PCAWhitening
+from ndvr_jax.chamfer import blockwise_similarity
+from ndvr_jax.regional.features import whiten_regions
+from ndvr_jax.search import l2_normalize
+
+FRAME_SIMILARITIES = ("visil", "symmetric", "inset")
+
+
+def frame_similarity(sim: jax.Array, mode: str, margin: float = 0.0) -> jax.Array:
+    """Reduces region similarities `[..., R, U]` (query regions, reference regions) to `[...]`
+    (`margin`: `inset` only)."""
+    if mode == "visil":
+        return jnp.mean(jnp.max(sim, axis=-1), axis=-1)
+    if mode == "symmetric":
+        return 0.5 * (frame_similarity(sim, "visil") + jnp.mean(jnp.max(sim, axis=-2), axis=-1))
+    if mode == "inset":
+        regions = jnp.maximum(jnp.max(sim[..., 1:, 0], -1, initial=-jnp.inf),
+                              jnp.max(sim[..., 0, 1:], -1, initial=-jnp.inf))  # fmt: skip
+        return jnp.maximum(sim[..., 0, 0], regions - margin)
+    raise ValueError(f"frame similarity must be one of {FRAME_SIMILARITIES}, got {mode!r}")
+
+
+@functools.partial(jax.jit, static_argnames=("regions", "mode", "margin"))
+def _block(queries, query_mask, database, database_mask, *, regions: int, mode: str, margin):
+    """[Bq, Nb] region Chamfer of padded, masked blocks of flattened `[T, R·D]` frames."""
+    split = lambda x: l2_normalize(x.reshape(*x.shape[:2], regions, -1))
+    sim = jnp.einsum("qtrd,nsud->qntsru", split(queries), split(database))
+    frames = frame_similarity(sim, mode, margin)
+    best = jnp.max(jnp.where(database_mask[None, :, None, :], frames, -jnp.inf), axis=-1)
+    best = jnp.where(query_mask[:, None, :], best, 0.0)
+    return best.sum(-1) / jnp.maximum(query_mask.sum(-1), 1)[:, None]
+
+
+def region_chamfer_similarity(
+    queries: Sequence[np.ndarray],
+    database: Sequence[np.ndarray],
+    mode: str = "inset",
+    max_cells: int = 1 << 24,
+    margin: float = 0.0,
+) -> np.ndarray:
+    """[Q, N] region Chamfer similarity of `[n_i, R, D]` query and database videos
+    (`frame_similarity` `mode` and `margin`).
+
+    Every video needs the same R and D; a database video without frames scores -inf;
+    `max_cells` bounds the region-pair cells of one compiled block (about 4 bytes each).
+    """
+    if mode not in FRAME_SIMILARITIES:
+        raise ValueError(f"frame similarity must be one of {FRAME_SIMILARITIES}, got {mode!r}")
+    videos = [*queries, *database]
+    if not videos or any(v.ndim != 3 or v.shape[1:] != videos[0].shape[1:] for v in videos):
+        raise ValueError("region Chamfer needs [n, R, D] features with one R and D for all")
+    regions = videos[0].shape[1]
+    flat = lambda vs: [np.asarray(v, np.float32).reshape(len(v), -1) for v in vs]
+    block = functools.partial(_block, regions=regions, mode=mode, margin=float(margin))
+    return blockwise_similarity(flat(queries), flat(database), block, max_cells, regions**2)
+
+
+def regional_similarities(
+    queries: Sequence[np.ndarray],
+    database: Sequence[np.ndarray],
+    mode: str = "inset",
+    whitening: str = "",
+    margin: float = 0.0,
+) -> np.ndarray:
+    """`region_chamfer_similarity`, after the whitening saved at `whitening` if one is named."""
+    if whitening:
+        pca = PCAWhitening.load(whitening)
+        queries, database = ([whiten_regions(v, pca) for v in vs] for vs in (queries, database))
+    return region_chamfer_similarity(queries, database, mode, margin=margin)
