@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from absl import app, flags
 
 from ndvr_jax.hashing.tfds_builders import build
+from ndvr_jax.io import console
 
 _DATASET = flags.DEFINE_string("dataset", "ucf101_features/split1", "name/config to build")
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "the local download", required=True)
@@ -24,6 +25,7 @@ _DATA_DIR = flags.DEFINE_string("data_dir", "tensorflow_datasets", "where TFDS d
 
 def main(argv: Sequence[str]) -> None:
     del argv
+    console.quiet_jax()
     builder = build(_DATASET.value, _MANUAL_DIR.value, _DATA_DIR.value)
     print(f"{builder.info.full_name}: {builder.info.splits} in {builder.data_dir}")
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from absl import app, flags
 from ml_collections import config_flags
 
+from ndvr_jax.io import console
 from ndvr_jax.jobs.media_sets import run_corpus
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/corpus.py", "Corpus config.")
@@ -25,6 +26,7 @@ _VIDEOS = flags.DEFINE_integer("videos", None, "Number of videos (default: the c
 
 def main(argv: Sequence[str]) -> None:
     del argv
+    console.quiet_jax()
     config = _CONFIG.value
     if _VIDEOS.value is not None:
         config.n_videos = _VIDEOS.value

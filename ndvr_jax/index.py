@@ -25,6 +25,7 @@ from ml_collections import config_flags
 from ndvr_jax.collection.build import add_videos, index_info, remove_videos
 from ndvr_jax.collection.catalogue import CATALOGUE_FILE
 from ndvr_jax.collection.shards import SHARD_DIR
+from ndvr_jax.io import console
 
 COMMANDS = ("build", "add", "remove", "info")
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/index.py", "Index settings (build).")
@@ -54,6 +55,7 @@ def _run(command: str) -> int:
 
 
 def main(argv: Sequence[str]) -> None:
+    console.quiet_jax()
     if len(argv) != 2 or argv[1] not in COMMANDS:
         raise app.UsageError(f"give one command: {' | '.join(COMMANDS)}")
     try:

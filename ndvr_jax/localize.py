@@ -14,6 +14,7 @@ from __future__ import annotations
 from absl import app, flags
 from ml_collections import config_flags
 
+from ndvr_jax.io import console
 from ndvr_jax.pdvr.localize import localize
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -25,6 +26,7 @@ _DATABASE = flags.DEFINE_string("database", None, "`<id>\\t<feature path>` list 
 
 def main(argv: list[str]) -> None:
     del argv
+    console.quiet_jax()
     if not _QUERIES.value or not _DATABASE.value:
         raise app.UsageError("--queries and --database are required")
     summary = localize(_CONFIG.value, _QUERIES.value, _DATABASE.value)

@@ -17,6 +17,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from ndvr_jax.config_files import config_from_flags, define_flags
+from ndvr_jax.io import console
 from ndvr_jax.jobs.query import default_query_config, run_query
 
 config_flags.DEFINE_config_file("config", None, "Optional config; its `query` section.")
@@ -24,6 +25,7 @@ define_flags(default_query_config(), "ndvr_jax.jobs.query.default_query_config")
 
 
 def main(argv: Sequence[str]) -> None:
+    console.quiet_jax()
     config = config_from_flags(default_query_config(), flags.FLAGS, "query")
     if not config.index:
         raise app.UsageError("--index is required")

@@ -1,5 +1,6 @@
 """Bad input through the real command lines: one line on stderr, exit status 2, a quiet console."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -97,3 +98,17 @@ def test_training_console_shows_progress_but_no_library_info_lines(tmp_path):
     verbose = run("train", "--config=configs/hashing_64.py:runlocal", "--verbosity=0",
                   f"--workdir={tmp_path / 'v'}")  # fmt: skip
     assert "checkpoint" in verbose.stderr  # --verbosity brings them back
+
+
+def test_every_binary_quiets_the_library_console():
+    """Each `python -m ndvr_jax.<binary>` calls `console.quiet_jax()` in its `main`."""
+    binaries = [
+        p for p in sorted((REPO / "ndvr_jax").glob("*.py")) if "app.run(main)" in p.read_text()
+    ]
+    binaries.append(REPO / "ndvr_jax" / "hashing" / "report.py")
+    assert len(binaries) >= 12
+    for path in binaries:
+        tree = ast.parse(path.read_text())
+        main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
+        calls = [ast.unparse(n.func) for n in ast.walk(main) if isinstance(n, ast.Call)]
+        assert "console.quiet_jax" in calls, path.name
