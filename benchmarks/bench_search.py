@@ -33,6 +33,12 @@ from ndvr_jax import search  # noqa: E402
 from ndvr_jax.collection.approximate import FaissIndex  # noqa: E402
 
 
+def recall_at_k(found: np.ndarray, reference: np.ndarray) -> float:
+    """Mean share of each reference row's k indices that `found` has too."""
+    k = reference.shape[1]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found, reference, strict=True)]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -69,9 +75,7 @@ def main() -> None:
         ours = best_seconds(
             lambda index=index: index.search(queries, args.k), args.repeats, warmup=False
         )
-        recall = np.mean(
-            [len(set(a) & set(b)) / args.k for a, b in zip(found, reference, strict=True)]
-        )
+        recall = recall_at_k(found, reference)
         print(
             f"ndvr_jax DenseIndex {dtype:8s}: {args.queries / ours:8.1f} queries/s ({ours:.2f} s; "
             f"prepare {prepare:.2f} s, first call {first:.2f} s) = {faiss_s / ours:.2f}x faiss, "
@@ -87,9 +91,7 @@ def main() -> None:
         build = time.perf_counter() - start
         found = approximate.search(queries, args.k).index
         seconds = best_seconds(lambda: approximate.search(queries, args.k), args.repeats)
-        recall = np.mean(
-            [len(set(a) & set(b)) / args.k for a, b in zip(found, reference, strict=True)]
-        )
+        recall = recall_at_k(found, reference)
         print(
             f"first_stage=faiss {args.approximate} nprobe {args.nprobe}: "
             f"{args.queries / seconds:8.1f} queries/s ({seconds:.2f} s; build {build:.1f} s) = "

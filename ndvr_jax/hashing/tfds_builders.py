@@ -60,6 +60,17 @@ def video_id(path: str) -> str:
     return Path(path).stem
 
 
+def video_features(label: tfds.features.FeatureConnector) -> tfds.features.FeaturesDict:
+    """An example of every builder: its id, its frame features `[n, D]` and its `label`."""
+    return tfds.features.FeaturesDict(
+        {
+            "id": tfds.features.Text(),
+            "features": tfds.features.Tensor(shape=(None, None), dtype=np.float32, encoding="zlib"),
+            "label": label,
+        }
+    )
+
+
 def ensure_features(manual_dir: Path, paths: list[str], command: tuple[str, ...]) -> FeatureStore:
     """The feature store of `manual_dir`, after extracting the videos that have no features."""
     store = FeatureStore(manual_dir / "features")
@@ -83,15 +94,7 @@ class _ActionFeatures(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         return tfds.core.DatasetInfo(
             builder=self,
             description=self.__doc__,
-            features=tfds.features.FeaturesDict(
-                {
-                    "id": tfds.features.Text(),
-                    "features": tfds.features.Tensor(
-                        shape=(None, None), dtype=np.float32, encoding="zlib"
-                    ),
-                    "label": tfds.features.ClassLabel(num_classes=self.NUM_CLASSES),
-                }
-            ),
+            features=video_features(tfds.features.ClassLabel(num_classes=self.NUM_CLASSES)),
             supervised_keys=("features", "label"),
         )
 
@@ -188,15 +191,7 @@ class NdvrDemoFeatures(tfds.core.GeneratorBasedBuilder):
         return tfds.core.DatasetInfo(
             builder=self,
             description=self.__doc__,
-            features=tfds.features.FeaturesDict(
-                {
-                    "id": tfds.features.Text(),
-                    "features": tfds.features.Tensor(
-                        shape=(None, None), dtype=np.float32, encoding="zlib"
-                    ),
-                    "label": tfds.features.Scalar(dtype=np.int64),
-                }
-            ),
+            features=video_features(tfds.features.Scalar(dtype=np.int64)),
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
