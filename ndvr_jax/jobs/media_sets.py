@@ -32,30 +32,27 @@ def _summary(manifest: Path, start: float) -> None:
     print(f"{manifest} ({len(files)} files, {megabytes:.1f} MiB, {seconds:.1f} s)", file=sys.stderr)
 
 
-def run_corpus(config: ml_collections.ConfigDict, out: str, cache: str | None) -> Path:
-    """Builds the training corpus described by `config` (`configs/corpus.py`) into `out`."""
+def _build(build, settings_class, config: ml_collections.ConfigDict, out: str, cache):
+    """`build(out, ...)` with `config` as its settings, one-line errors, then the summary."""
     start = time.monotonic()
     try:
-        manifest = build_corpus(
-            out, cache=cache, config=_dataclass_from(config, CorpusConfig), seed=config.seed
+        manifest = build(
+            out, cache=cache, config=_dataclass_from(config, settings_class), seed=config.seed
         )
     except (ReservedPackageError, ValueError, RuntimeError) as error:
         exit_with_error(error)
     _summary(manifest, start)
     return manifest
+
+
+def run_corpus(config: ml_collections.ConfigDict, out: str, cache: str | None) -> Path:
+    """Builds the training corpus described by `config` (`configs/corpus.py`) into `out`."""
+    return _build(build_corpus, CorpusConfig, config, out, cache)
 
 
 def run_testset(config: ml_collections.ConfigDict, out: str, cache: str | None) -> Path:
     """Builds the test set described by `config` (`configs/testset.py`) into `out`."""
-    start = time.monotonic()
-    try:
-        manifest = build_testset(
-            out, cache=cache, config=_dataclass_from(config, TestSetConfig), seed=config.seed
-        )
-    except (ReservedPackageError, ValueError, RuntimeError) as error:
-        exit_with_error(error)
-    _summary(manifest, start)
-    return manifest
+    return _build(build_testset, TestSetConfig, config, out, cache)
 
 
 def run_testset_eval(config: ml_collections.ConfigDict, data: str, workdir: str) -> None:
