@@ -39,6 +39,16 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.extract = sibling_config(__file__, "extract", arg)
     config.extract.mode = "audio"
     config.holdout_every = 2  # every 2nd annotated query is kept out of training (0 = none)
+    # Where the segment features come from: the `features_dir` store, or a TFDS source read
+    # through grain (`configs/ausil_demo_tfds.py`: `ndvr_demo_features/audio`).
+    config.data = ml_collections.ConfigDict(
+        dict(
+            source="store",  # store | tfds
+            tfds_name="ndvr_demo_features/audio",
+            tfds_data_dir="tensorflow_datasets",
+            train_split="train",
+        )
+    )
 
     # Model and loss.
     config.pca_dims = 32 if runlocal else 64  # capped at (number of segments - 1)

@@ -2,13 +2,14 @@
 TensorFlow), and fed through grain."""
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from ndvr_jax.hashing import data, tfds_builders
+from ndvr_jax.data import tfds_builders
+from ndvr_jax.data.tfds_features import DEFAULT_EXTRACT_COMMAND, FeatureSource
+from ndvr_jax.hashing import data
 from ndvr_jax.io.store import FeatureStore
 
 UCF_CLASSES = ["ApplyEyeMakeup", "Basketball", "YoYo"]
@@ -93,8 +94,8 @@ def test_missing_features_run_the_extract_command(tmp_path):
         "s = FeatureStore(a['--output_dir']);"
         "[s.write(i, np.ones((1, 2)), {}) for i, _ in read_id_path_list(a['--video_list'])]"
     )
-    paths = ["UCF-101/YoYo/v_YoYo_g01_c01.avi", "UCF-101/YoYo/v_YoYo_g02_c01.avi"]
-    store = tfds_builders.ensure_features(tmp_path, paths, (sys.executable, "-c", script))
+    entries = [(f"v_YoYo_g0{g}_c01", f"UCF-101/YoYo/v_YoYo_g0{g}_c01.avi") for g in (1, 2)]
+    store = FeatureSource(str(tmp_path), command=(sys.executable, "-c", script)).ensure(entries)
     assert store.load("v_YoYo_g02_c01").shape == (1, 2)
     assert not store.feature_path("v_YoYo_g03_c01").exists()
 
@@ -105,10 +106,10 @@ def test_extract_binary_on_tiny_videos(tmp_path):
     from ndvr_jax.io.store import read_id_path_list
 
     build_demo_benchmark(tmp_path / "demo", size="tiny", verbose=False)
-    (_, first), (_, second) = read_id_path_list(tmp_path / "demo/videos.txt")[:2]
-    command = (*tfds_builders.DEFAULT_EXTRACT_COMMAND[:-1], "--config=configs/extract.py:runlocal")
-    store = tfds_builders.ensure_features(tmp_path / "demo", [first, second], command)
-    assert store.load(Path(first).stem).ndim == 2 and store.load(Path(second).stem).ndim == 2
+    entries = read_id_path_list(tmp_path / "demo/videos.txt")[:2]
+    command = (*DEFAULT_EXTRACT_COMMAND[:-1], "--config=configs/extract.py:runlocal")
+    store = FeatureSource(str(tmp_path / "demo"), command=command).ensure(entries)
+    assert all(store.load(v).ndim == 2 for v, _ in entries)
 
 
 def fake_benchmark(root):

@@ -1,8 +1,10 @@
 """Training AuSiL (the original released no training code): triplets of videos' audio segments.
 
 Data: segment features `[S, D]` of each video (an `ausil` feature store, see
-`ndvr_jax.features.batching.extract_audio`; D = 640 for `musicnn_vgg`, 2,528 for `kumar2018`) and a
-FIVR-style annotation. A triplet is
+`ndvr_jax.features.batching.extract_audio`; D = 640 for `musicnn_vgg`, 2,528 for `kumar2018`; or,
+with `data.source = "tfds"`, the examples of a TFDS source such as `ndvr_demo_features/audio`,
+`data.tfds_name`/`data.train_split` in `data.tfds_data_dir`) and a FIVR-style annotation.
+A triplet is
 (query, one of its `DA` videos, a database video that is not `DA` for it). With `video_list`
 (the raw files), waveform-level augmentation adds self-supervised triplets: a random span of a
 database video's audio after a random chain of the copy distortions of
@@ -15,14 +17,18 @@ saved (`<workdir>/pca.npz`, reused on resume); loss = triplet loss on the Chamfe
 (margin 0.5) + `reg_weight` × the penalty on comparator outputs outside [-1, 1]. Training runs
 through `ndvr_jax.training.loop.train` (checkpoints, resume, NaN guard, metrics). Videos longer than
 `max_segments` are cut to a random span each time they are drawn; all are packed to one length
-so one step compiles once. The trained model is written to `<workdir>/ausil_model.npz` (+ `.json`).
+so one step compiles once. From a feature store a step draws `batch_size` random triplets; from a
+TFDS source the batches come through grain (`GrainAusilTask`: every triplet once an epoch, in a
+new order each epoch, each process reading only its rows' features from the source). The
+trained model is written to `<workdir>/ausil_model.npz` (+ `.json`).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +60,13 @@ from ndvr_jax.ausil.saved import (  # noqa: F401  (PCA_FILE, load_model, load_pc
 )
 from ndvr_jax.ausil.selfsup import AudioFeaturizer, run_selfsup
 from ndvr_jax.data.annotations import load_annotation
+from ndvr_jax.data.grain_source import EpochBatches, example_id, tfds_source
 from ndvr_jax.io.atomic import save_npz_atomic
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
 from ndvr_jax.training import loop
 
 AUGMENTED_FILE = "augmented.npz"
+ROLES = ("anchor", "positive", "negative")
 Triplet = tuple[str, str, tuple[str, ...]]  # anchor, positive, negatives
 
 
@@ -88,6 +96,27 @@ def load_store_features(store: FeatureStore, ids: Sequence[str]) -> dict[str, np
             if len(features):
                 out[video_id] = features.astype(np.float32)
     return out
+
+
+class SourceSegments(Mapping):
+    """`{id: [S, D]}` of the examples of a random-access source (`{"id", "features"}`, e.g. a
+    TFDS data source) among `ids` that have at least one segment, read on each access."""
+
+    def __init__(self, source: Sequence[Mapping[str, Any]], ids: Sequence[str]):
+        wanted, self.source, self.rows = set(ids), source, {}
+        for row in range(len(source)):
+            example = source[row]
+            if example_id(example) in wanted and len(example["features"]):
+                self.rows[example_id(example)] = row
+
+    def __getitem__(self, video_id: str) -> np.ndarray:
+        return np.asarray(self.source[self.rows[video_id]]["features"], np.float32)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,18 +223,23 @@ class AusilTask:
         model.set_whitening(self.pca)
         return model
 
+    def draw(self, triplet: Triplet, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """One row of a batch: the triplet's anchor, positive and a random negative, each cut
+        to a random span and packed (`[length, D]` and its segment count)."""
+        anchor, positive, negatives = triplet
+        negative = negatives[int(rng.integers(len(negatives)))]
+        row = {}
+        for role, video_id in zip(ROLES, (anchor, positive, negative), strict=True):
+            video = _crop(self.features[video_id], self.config.max_segments, rng)
+            packed, lengths = pack_videos([video], self.length)
+            row[role], row[f"{role}_len"] = packed[0], lengths[0]
+        return row
+
     def batch(self, step: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng((self.config.seed, step))
-        roles: dict[str, list[np.ndarray]] = {"anchor": [], "positive": [], "negative": []}
-        for t in rng.integers(len(self.triplets), size=self.config.batch_size):
-            anchor, positive, negatives = self.triplets[t]
-            negative = negatives[int(rng.integers(len(negatives)))]
-            for role, video_id in zip(roles, (anchor, positive, negative), strict=True):
-                roles[role].append(_crop(self.features[video_id], self.config.max_segments, rng))
-        batch = {}
-        for role, videos in roles.items():
-            batch[role], batch[f"{role}_len"] = pack_videos(videos, self.length)
-        return batch
+        chosen = rng.integers(len(self.triplets), size=self.config.batch_size)
+        rows = [self.draw(self.triplets[t], rng) for t in chosen]
+        return {key: np.stack([row[key] for row in rows]) for key in rows[0]}
 
     def loss(
         self, model: AuSiL, batch: dict[str, jax.Array], rng: jax.Array
@@ -231,6 +265,24 @@ class AusilTask:
         return triplet + self.config.reg_weight * reg, metrics
 
 
+@dataclasses.dataclass
+class GrainAusilTask(AusilTask):
+    """`AusilTask` whose batches come through grain (`ndvr_jax.data.grain_source`): every
+    triplet once an epoch, in a new order each epoch, each process drawing only its rows."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.batches = EpochBatches(
+            list(self.triplets), self.config.batch_size, self.config.seed, self.draw
+        )
+
+    def batch(self, step: int) -> dict[str, np.ndarray]:
+        return self.batches.batch(step)
+
+    def process_batch(self, step: int) -> dict[str, np.ndarray]:
+        return self.batches.process_batch(step)
+
+
 # ---------------------------------------------------------------------------------------------
 # Entry point
 
@@ -240,20 +292,40 @@ def resolve_path(config: ml_collections.ConfigDict, path: str, workdir: str) -> 
     return path.format(workdir=workdir, data_dir=config.get("data_dir", "")) if path else path
 
 
-def prepare_task(config: ml_collections.ConfigDict, workdir: str) -> AusilTask:
-    """Loads features and annotation, fits (or reloads) PCA, builds the (augmented) triplets."""
+def _from_tfds(config: ml_collections.ConfigDict) -> bool:
+    data = config.get("data")
+    return data is not None and data.get("source", "store") == "tfds"
+
+
+def _segment_features(
+    config: ml_collections.ConfigDict, workdir: str, annotation: Mapping[str, Any]
+) -> tuple[Mapping[str, np.ndarray], list[str], list[str]]:
+    """The training videos' segment features (store or TFDS source), the negatives' pool and
+    the training queries."""
     path = lambda key: resolve_path(config, config[key], workdir)
-    store = FeatureStore(path("features_dir"), "ausil")
-    annotation = load_annotation(path("annotation_file"))
+    heldout = set(heldout_queries(sorted(annotation), config.holdout_every))
+    train_queries = [q for q in sorted(annotation) if q not in heldout]
+    if _from_tfds(config):
+        data = config.data
+        source = tfds_source(data.tfds_name, data.train_split, data.tfds_data_dir)
+        ids = [example_id(source[i]) for i in range(len(source))]
+        features_of = lambda wanted: SourceSegments(source, wanted)  # noqa: E731
+    else:
+        store = FeatureStore(path("features_dir"), "ausil")
+        ids = sorted(p.name for p in store.root.iterdir() if p.is_dir())
+        features_of = lambda wanted: load_store_features(store, wanted)  # noqa: E731
     if config.database_list:
         db_ids = [v for v, _ in read_id_path_list(path("database_list"))]
     else:
-        db_ids = sorted(
-            p.name for p in store.root.iterdir() if p.is_dir() and p.name not in annotation
-        )
-    heldout = set(heldout_queries(sorted(annotation), config.holdout_every))
-    train_queries = [q for q in sorted(annotation) if q not in heldout]
-    features = load_store_features(store, [*train_queries, *db_ids])
+        db_ids = sorted(v for v in ids if v not in annotation)
+    return features_of([*train_queries, *db_ids]), db_ids, train_queries
+
+
+def prepare_task(config: ml_collections.ConfigDict, workdir: str) -> AusilTask:
+    """Loads features and annotation, fits (or reloads) PCA, builds the (augmented) triplets."""
+    path = lambda key: resolve_path(config, config[key], workdir)
+    annotation = load_annotation(path("annotation_file"))
+    features, db_ids, train_queries = _segment_features(config, workdir, annotation)
     pca = fit_or_load_pca(features, config.pca_dims, workdir)
     triplets = annotation_triplets(annotation, train_queries, db_ids, features)
     logging.info("%d annotation triplets from %d queries", len(triplets), len(train_queries))
@@ -274,9 +346,9 @@ def prepare_task(config: ml_collections.ConfigDict, workdir: str) -> AusilTask:
             source = key.split("~")[0]
             negatives = tuple(v for v in db_ids if v in features and v != source)
             triplets.append((key, source, negatives))
-        features = {**features, **augmented}
+        features = collections.ChainMap(augmented, features)
         logging.info("%d augmented anchors", len(augmented))
-    return AusilTask(config, features, triplets, pca)
+    return (GrainAusilTask if _from_tfds(config) else AusilTask)(config, features, triplets, pca)
 
 
 def train_ausil(

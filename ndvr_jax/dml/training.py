@@ -20,6 +20,14 @@ metrics, progress):
                         (`ndvr_jax.training.losses`). Labels: >= 0 a group, -1 no group (a
                         negative of every video), -2 left out (never sampled, e.g. evaluation
                         queries).
+  `SourceMiningTask`    the same mining on batches of a labelled source read through grain
+                        (`config.data.source = "tfds"`: `tfds.data_source` of
+                        `data.tfds_name`/`data.train_split` in `data.tfds_data_dir`, e.g.
+                        `ndvr_demo_features/fold0of2`, whose labels are the copy groups of the
+                        queries not held out): `batch_size` examples a step, every example once
+                        an epoch in a new order each epoch, each process reading only its rows
+                        (`ndvr_jax.data.grain_source`); an example's input is the global vector
+                        of its frames (`search.global_vectors`, as `embed_early` computes it).
 
 Both log `active_fraction` (the fraction of triplets with a positive loss), `num_triplets`,
 `pos_dist` and `neg_dist` with the loss. `l2_regularization` adds the original's weight decay,
@@ -45,14 +53,17 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
+from ndvr_jax.data.grain_source import EpochBatches, tfds_source
 from ndvr_jax.dml.embed import save_dml
 from ndvr_jax.dml.groups import LEFT_OUT
 from ndvr_jax.dml.model import DML
+from ndvr_jax.search import global_vectors
 from ndvr_jax.training import loop, losses
 
 __all__ = [
     "MiningTask",
     "OfflineTripletTask",
+    "SourceMiningTask",
     "TrainingDataError",
     "build_task",
     "check_features",
@@ -103,6 +114,10 @@ def default_dml_config() -> ml_collections.ConfigDict:
             features="output_data/vcdb_features.npy",
             triplets="output_data/vcdb_triplets.npy",
             groups="output_data/vcdb_groups.npy",  # mining mode
+            source="files",  # files (the three above) | tfds (mining from a TFDS source)
+            tfds_name="ndvr_demo_features/fold0of2",
+            tfds_data_dir="tensorflow_datasets",
+            train_split="train",
             inject_features="",  # injection of evaluation triplets (offline mode)
             inject_triplets="",
             max_injected=10000,
@@ -325,7 +340,27 @@ class OfflineTripletTask(_DMLTask):
         return _with_l2(model, loss, aux, self.l2)
 
 
-class MiningTask(_DMLTask):
+class _InBatchMining(_DMLTask):
+    """What both mining tasks share: the strategy and the mined loss of a labelled batch."""
+
+    def __init__(self, in_features: int, config: ml_collections.ConfigDict):
+        super().__init__(in_features, config)
+        self.strategy = config.mining.strategy
+        if self.strategy not in losses.MINING_STRATEGIES:
+            raise ValueError(
+                f"unknown mining strategy {self.strategy!r}; use one of "
+                f"{sorted(losses.MINING_STRATEGIES)}"
+            )
+
+    def loss(self, model: DML, batch: Batch, rng: jax.Array) -> tuple[jax.Array, dict]:
+        del rng
+        loss, aux = losses.mined_triplet_loss(
+            model(batch["x"]), batch["labels"], self.strategy, self.margin, batch["valid"]
+        )
+        return _with_l2(model, loss, aux, self.l2)
+
+
+class MiningTask(_InBatchMining):
     """In-batch mining from group labels with P×K sampling; see the module docstring."""
 
     def __init__(self, features: np.ndarray, groups: np.ndarray, config: ml_collections.ConfigDict):
@@ -333,12 +368,6 @@ class MiningTask(_DMLTask):
         self.groups = check_groups(groups, len(self.features))
         super().__init__(self.features.shape[1], config)
         mining = config.mining
-        self.strategy = mining.strategy
-        if self.strategy not in losses.MINING_STRATEGIES:
-            raise ValueError(
-                f"unknown mining strategy {self.strategy!r}; use one of "
-                f"{sorted(losses.MINING_STRATEGIES)}"
-            )
         self.p, self.k = int(mining.groups_per_batch), int(mining.videos_per_group)
         self.background = int(mining.background)
         labels, counts = np.unique(self.groups[self.groups >= 0], return_counts=True)
@@ -366,12 +395,42 @@ class MiningTask(_DMLTask):
         valid[start : start + len(extra)] = True
         return {"x": self.features[rows], "labels": self.groups[rows], "valid": valid}
 
-    def loss(self, model: DML, batch: Batch, rng: jax.Array) -> tuple[jax.Array, dict]:
-        del rng
-        loss, aux = losses.mined_triplet_loss(
-            model(batch["x"]), batch["labels"], self.strategy, self.margin, batch["valid"]
-        )
-        return _with_l2(model, loss, aux, self.l2)
+
+def _vector_example(example: Mapping[str, Any], rng: np.random.Generator) -> Batch:
+    """A source example `{"features": [n, D] frames, "label"}` as one row of a mining batch."""
+    del rng
+    frames = np.asarray(example["features"], np.float32)
+    return {
+        "x": global_vectors([frames])[0],
+        "labels": np.int64(example["label"]),
+        "valid": np.bool_(True),
+    }
+
+
+class SourceMiningTask(_InBatchMining):
+    """In-batch mining on grain batches of a labelled source; see the module docstring."""
+
+    def __init__(self, source: Sequence[Mapping[str, Any]], config: ml_collections.ConfigDict):
+        if not len(source):
+            raise TrainingDataError("the training source has no examples")
+        super().__init__(int(np.shape(source[0]["features"])[1]), config)
+        self.batch_rows = int(config.batch_size)
+        if self.batch_rows > len(source):
+            raise TrainingDataError(
+                f"batch_size {self.batch_rows} is larger than the source ({len(source)} examples)"
+            )
+        labels, counts = np.unique([int(source[i]["label"]) for i in range(len(source))],
+                                   return_counts=True)  # fmt: skip
+        if not np.any((labels >= 0) & (counts >= 2)):
+            raise TrainingDataError("the source has no group of two videos (no positive pair)")
+        self.steps_per_epoch = len(source) // self.batch_rows
+        self.batches = EpochBatches(source, self.batch_rows, self.seed, _vector_example)
+
+    def batch(self, step: int) -> Batch:
+        return self.batches.batch(step)
+
+    def process_batch(self, step: int) -> Batch:
+        return self.batches.process_batch(step)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,13 +442,19 @@ def build_task(
     features: np.ndarray | None = None,
     triplets: np.ndarray | None = None,
     groups: np.ndarray | None = None,
-) -> OfflineTripletTask | MiningTask:
-    """The task of `config.mode` ("offline" or "mining") on arrays, or on `config.data` files.
+) -> OfflineTripletTask | MiningTask | SourceMiningTask:
+    """The task of `config.mode` ("offline" or "mining") on arrays, or on `config.data` files,
+    or (`config.data.source = "tfds"`, mining only) on a TFDS source through grain.
 
     Offline mode injects up to `config.data.max_injected` triplets of `config.data.inject_*`
     (the original's CC_WEB_VIDEO injection) when those files are set.
     """
     data = config.data
+    if data.get("source", "files") == "tfds" and features is None:
+        if config.mode != "mining":
+            raise ValueError("data.source 'tfds' trains by in-batch mining: set mode 'mining'")
+        source = tfds_source(data.tfds_name, data.train_split, data.tfds_data_dir)
+        return SourceMiningTask(source, config)
     if features is None:
         features = load_npy(data.features, "training features")
     features = check_features(features, f"training features {data.get('features', '')}".strip())
@@ -413,19 +478,20 @@ def build_task(
     raise ValueError(f"config.mode must be 'offline' or 'mining', got {config.mode!r}")
 
 
-def resolve_steps(config: ml_collections.ConfigDict, task: OfflineTripletTask | MiningTask) -> int:
-    """`config.num_steps`, or `epochs` passes over the triplets when num_steps <= 0."""
+def resolve_steps(config: ml_collections.ConfigDict, task: _DMLTask) -> int:
+    """`config.num_steps`, or `epochs` passes over the triplets (or the source's examples) when
+    num_steps <= 0."""
     if config.num_steps > 0:
         return int(config.num_steps)
-    if not isinstance(task, OfflineTripletTask):
-        raise ValueError("mining mode needs config.num_steps > 0")
-    return int(config.epochs) * task.steps_per_epoch
+    if not hasattr(task, "steps_per_epoch"):
+        raise ValueError("P×K mining needs config.num_steps > 0")
+    return int(config.epochs) * max(1, task.steps_per_epoch)
 
 
 def train_dml(
     config: ml_collections.ConfigDict,
     workdir: str | os.PathLike,
-    task: OfflineTripletTask | MiningTask | None = None,
+    task: _DMLTask | None = None,
     evaluate: Any = None,
 ) -> tuple[DML, list[dict[str, float]]]:
     """Trains (resuming from `workdir`) and writes the network beside the checkpoints."""

@@ -2,9 +2,10 @@
 
 A source is any random-access sequence of examples `{"id": str | bytes, "features": [n, D]
 float32, "label": int}` (label -1 = no class): a list in memory, or `tfds.data_source(...)` of
-the toolkit's TFDS builders (no TensorFlow). Training reads global batches by step from a grain
-`MapDataset` (shuffled anew each epoch, deterministic, so a resumed run sees the same data);
-encoding reads each process's share in order.
+the toolkit's TFDS builders (`ndvr_jax.data.tfds_builders`, no TensorFlow). Training reads
+global batches by step from the shared grain stream (`ndvr_jax.data.grain_source`: shuffled
+anew each epoch, deterministic, so a resumed run sees the same data); encoding reads each
+process's share in order.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ from typing import Any
 import grain
 import numpy as np
 
+from ndvr_jax.data.grain_source import epoch_stream
+from ndvr_jax.data.grain_source import example_id as video_id
+
+__all__ = [
+    "Example", "clip", "labels_of", "process_batches", "to_clip", "training_dataset", "video_id"
+]  # fmt: skip
 Example = Mapping[str, Any]
 
 
@@ -41,14 +48,8 @@ def training_dataset(
 ) -> grain.MapDataset:
     """Infinite global batches: `dataset[step]` is the batch of `step`; each epoch is a new
     shuffle of every example (batches may straddle epochs)."""
-    return (
-        grain.MapDataset.source(source)
-        .seed(seed)
-        .shuffle()
-        .repeat()
-        .map(lambda example: to_clip(example, max_frames))
-        .batch(batch_size, drop_remainder=True)
-    )
+    clips = epoch_stream(source, seed, lambda example, rng: to_clip(example, max_frames))
+    return clips.batch(batch_size, drop_remainder=True)
 
 
 class _IndexedClips:
@@ -80,12 +81,6 @@ def process_batches(
     shard = shard_options or grain.sharding.ShardByJaxProcess()
     dataset = grain.MapDataset.source(_IndexedClips(source, max_frames))
     return iter(dataset[shard.shard_index :: shard.shard_count].batch(batch_size))
-
-
-def video_id(example: Example) -> str:
-    """The example's id as str (TFDS gives bytes)."""
-    value = example["id"]
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def labels_of(source: Sequence[Example]) -> np.ndarray:

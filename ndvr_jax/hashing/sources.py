@@ -13,11 +13,12 @@ relevance is annotated rather than "same class", the annotation and its protocol
              With `data.folds` > 1, the queries of fold `data.fold` (every folds-th, from
              `fold`) are held out: their copy groups give no training labels, and only they
              are scored.
-  tfds       the toolkit's TFDS builders (`data.tfds_name`, built into `data.tfds_data_dir`):
-             train = `data.train_split`, database = `data.database_split` (default: the train
-             split), queries = `data.test_split`; relevant = same class, or the annotation
-             `data.annotation_file` under `data.protocol` (`ndvr_demo_features/fold0of2`: splits
-             train, database, queries and the benchmark's annotation.json).
+  tfds       the toolkit's TFDS builders (`ndvr_jax.data.tfds_builders`: `data.tfds_name`,
+             built into `data.tfds_data_dir`): train = `data.train_split`, database =
+             `data.database_split` (default: the train split), queries = `data.test_split`;
+             relevant = same class, or the annotation `data.annotation_file` under
+             `data.protocol` (`ndvr_demo_features/fold0of2`: splits train, database, queries and
+             the benchmark's annotation.json).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import NamedTuple
 import ml_collections
 
 from ndvr_jax.data.annotations import Annotation, copy_group_labels, load_annotation
+from ndvr_jax.data.grain_source import tfds_source
 from ndvr_jax.hashing.data import Example
 from ndvr_jax.hashing.synthetic import synthetic_videos
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
@@ -68,12 +70,8 @@ def _demo_sets(data: ml_collections.ConfigDict) -> VideoSets:
 
 
 def _tfds_sets(data: ml_collections.ConfigDict) -> VideoSets:
-    import tensorflow_datasets as tfds
-
-    from ndvr_jax.hashing import tfds_builders  # noqa: F401  (registers the builders)
-
     def split(name: str):
-        return tfds.data_source(data.tfds_name, split=name, data_dir=data.tfds_data_dir)
+        return tfds_source(data.tfds_name, name, data.tfds_data_dir)
 
     train = split(data.train_split)
     database = split(data.database_split) if data.database_split else train
