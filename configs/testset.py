@@ -17,6 +17,7 @@ from ndvr_jax.data.corpus import copy_classes
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.seed = 0
+    config.role = "test"  # whose sources' media: "test" (this set) or "train" (configs/devset.py)
     config.n_references = 40
     config.n_distractors = 12
     config.seconds = (12.0, 20.0)

@@ -89,3 +89,18 @@ def test_top_k_over_many_chunks_matches_numpy(k):
     want = np.argsort(distance, axis=1, kind="stable")[:, :k]
     np.testing.assert_array_equal(got.index, want)
     np.testing.assert_array_equal(got.distance, np.take_along_axis(distance, want, 1))
+
+
+@pytest.mark.parametrize("k", [1, 100, 2500])
+def test_top_k_with_ties_across_groups_and_devices_matches_numpy(k):
+    # 3 distinct codes over 5,000 rows: thousands of equal distances cross block (16 rows),
+    # group (1,024 rows) and device boundaries, so every tie-break of the selection is used.
+    q_bits, db_bits = _tie_heavy_codes(k, 4, 5000)
+    db_bits[::7] = q_bits[0]  # many exact matches of query 0, spread over every group
+    queries, database = numpy_pack(q_bits), numpy_pack(db_bits)
+    distance = numpy_hamming(q_bits, db_bits)
+    want = np.argsort(distance, axis=1, kind="stable")[:, :k]
+    for mesh in (None, sharding.make_mesh(8)):
+        got = codes.hamming_top_k(queries, database, k, chunk_size=1024, mesh=mesh)
+        np.testing.assert_array_equal(got.index, want)
+        np.testing.assert_array_equal(got.distance, np.take_along_axis(distance, want, 1))

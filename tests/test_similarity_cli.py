@@ -68,9 +68,10 @@ def test_dml_fusions_use_the_saved_network(lists):
     early = config(tmp_path, system="dml", model_dir=str(tmp_path / "model"))
     late = config(tmp_path, system="dml", model_dir=str(tmp_path / "model"), fusion="late")
     sims_early = json.loads(run_similarity(early).read_text())
-    want = np.asarray(model(numpy_global(videos["q1"])[None]))[0] @ np.asarray(
-        model(numpy_global(videos["n0"])[None])
-    )[0]
+    want = (
+        np.asarray(model(numpy_global(videos["q1"])[None]))[0]
+        @ np.asarray(model(numpy_global(videos["n0"])[None]))[0]
+    )
     assert sims_early["q1"]["n0"] == pytest.approx(float(want), abs=1e-5)
     sims_late = json.loads(run_similarity(late).read_text())
     want = embed_late(videos["q0"]) @ embed_late(videos["a1"])

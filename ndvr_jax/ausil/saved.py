@@ -86,6 +86,12 @@ def default_model_mode() -> str:
     return json.loads(DEFAULT_MODEL.with_suffix(".json").read_text()).get("mode", "trained")
 
 
+def default_model_scoring() -> dict[str, Any]:
+    """How the shipped model's untrained path scores pairs, as the dev set chose (`Scorer`'s
+    `aggregate_name`, `top_fraction`, `normalise`; empty: plain Chamfer)."""
+    return json.loads(DEFAULT_MODEL.with_suffix(".json").read_text()).get("scoring", {})
+
+
 def whitening_of(model: AuSiL) -> PCAWhitening:
     """The PCA whitening a model holds."""
     return PCAWhitening(np.asarray(model.pca_mean[...]), np.asarray(model.pca_weights[...]))

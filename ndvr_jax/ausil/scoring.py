@@ -3,8 +3,9 @@
 Two scorers share one batched path:
   * trained: the full AuSiL (`ausil_model.npz` of a training workdir, or the pretrained default
     shipped with the package): whitening, attention, comparator CNN, Chamfer;
-  * untrained: no learned part at all: L2 → the fitted PCA whitening → L2 per segment, and the
-    Chamfer similarity of the raw segment-similarity matrix (no attention, no comparator).
+  * untrained: no learned part at all: L2 → the fitted PCA whitening → L2 per segment, and an
+    aggregate of the raw segment-similarity matrix (`ndvr_jax.ausil.aggregate`: Chamfer by
+    default; no attention, no comparator), optionally z-normalised per query over the database.
 
 Every video is embedded once, padded to a power-of-two bucket of segments (short videos repeated
 to 10 first, as AuSiL). Pairs are scored in fixed-size chunks of (query, database) indices per
@@ -25,6 +26,7 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from ndvr_jax import sharding
+from ndvr_jax.ausil.aggregate import aggregate, znorm
 from ndvr_jax.ausil.model import (
     AuSiL,
     PCAWhitening,
@@ -36,6 +38,7 @@ from ndvr_jax.ausil.model import (
 )
 from ndvr_jax.ausil.saved import (
     default_model_mode,
+    default_model_scoring,
     init_ausil,
     load_default_model,
     load_model,
@@ -59,11 +62,24 @@ def untrained_model(pca: PCAWhitening) -> AuSiL:
 
 
 class Scorer:
-    """Embeds videos and scores (query, database) pairs with a trained or untrained AuSiL."""
+    """Embeds videos and scores (query, database) pairs with a trained or untrained AuSiL.
+    Untrained, pairs are scored by `aggregate_name` (`top_fraction` for "top"); `normalise`
+    z-scores each query's row of `matrix` over the database."""
 
-    def __init__(self, model: AuSiL, trained: bool, mesh: Mesh, batch_size: int):
+    def __init__(
+        self,
+        model: AuSiL,
+        trained: bool,
+        mesh: Mesh,
+        batch_size: int,
+        aggregate_name: str = "chamfer",
+        top_fraction: float = 0.5,
+        normalise: bool = False,
+    ):
         sharding.check_batch_size(batch_size, mesh)
-        self.batch_size, self.mesh = batch_size, mesh
+        if trained and aggregate_name != "chamfer":
+            raise ValueError("the trained AuSiL scores by its comparator + Chamfer only")
+        self.batch_size, self.mesh, self.normalise = batch_size, mesh, normalise
         graphdef, state = nnx.split(model)
         self._state = sharding.replicate(state, mesh)
 
@@ -78,7 +94,10 @@ class Scorer:
             q, ql, p, pl = q_all[qi], q_len[qi], p_all[pi], p_len[pi]
             if trained:
                 return nnx.merge(graphdef, state).compare(q, ql, p, pl).similarity
-            return masked_chamfer(jnp.einsum("bnk,bmk->bnm", q, p), ql, pl)
+            sim = jnp.einsum("bnk,bmk->bnm", q, p)
+            if aggregate_name == "chamfer":
+                return masked_chamfer(sim, ql, pl)
+            return aggregate(sim, ql, pl, aggregate_name, top_fraction)
 
         replicated, split = sharding.replicated(mesh), sharding.batch_sharded(mesh)
         self._embed = jax.jit(embed)
@@ -121,7 +140,7 @@ class Scorer:
                 qi, pi = qi.ravel().astype(np.int32), pi.ravel().astype(np.int32)
                 scores = self.score_pairs((q_emb, q_len), (p_emb, p_len), qi, pi)
                 result[np.asarray(q_index)[qi], np.asarray(p_index)[pi]] = scores
-        return result
+        return znorm(result) if self.normalise else result
 
     def score_pairs(
         self,
@@ -167,6 +186,7 @@ def make_scorer(
     batch_size: int = 16,
     num_devices: int = 0,
     refit_on: Sequence[np.ndarray] | None = None,
+    scoring: Mapping[str, Any] | None = None,
 ) -> tuple[Scorer, str]:
     """The scorer of a workdir and its name: its trained model if it has one (unless
     `untrained`: its PCA + Chamfer); `workdir` "" is the pretrained model shipped with the package
@@ -174,7 +194,9 @@ def make_scorer(
     (`default_model_mode`; pass the `.npz` path itself to score with its comparator anyway).
     `refit_on`: segment features (e.g. the user's own database) to refit the PCA whitening on,
     same size, before scoring. `batch_size` pairs a compiled step, over `num_devices` devices
-    (0: all)."""
+    (0: all). `scoring`: the untrained path's `Scorer` options (`aggregate_name`, `top_fraction`,
+    `normalise`); None: the shipped default's (`default_model_scoring`) for `workdir` "", else
+    plain Chamfer."""
     model = load_default_model() if not workdir else load_model(workdir)
     pca = whitening_of(model) if model is not None else load_pca(workdir)
     trained = model is not None and not untrained and (workdir or default_model_mode() == "trained")
@@ -186,7 +208,10 @@ def make_scorer(
         model = untrained_model(pca)
     name = ("trained" if trained else "untrained") + ("" if workdir else " (shipped default)")
     name += ", PCA refitted" if refit_on is not None else ""
-    return Scorer(model, trained, sharding.make_mesh(num_devices), batch_size), name
+    if scoring is None:
+        scoring = default_model_scoring() if not workdir and not trained else {}
+    mesh = sharding.make_mesh(num_devices)
+    return Scorer(model, trained, mesh, batch_size, **scoring), name
 
 
 def refit_whitening(pca: PCAWhitening, features: Sequence[np.ndarray]) -> PCAWhitening:

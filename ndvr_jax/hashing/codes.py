@@ -5,9 +5,11 @@ order of `np.packbits(bits, bitorder="little").view("<u4")`; codes are zero-padd
 (padding bits are equal in every code, so they never add to a distance).
 
 Top-k ranks by Hamming distance ascending; ties go to the lower database index, the order of
-`np.argsort(distances, kind="stable")`. The database is scanned in chunks of fixed shape, so memory
-is independent of its size; with a mesh its rows are split over the data axis
-(`ndvr_jax.sharding`), each device scans its block and the per-device lists are merged.
+`np.argsort(distances, kind="stable")`, exactly. The database is kept word-major ([W, N], so the
+XOR + popcount pass is vectorised over database rows) and scanned in chunks of fixed shape; what
+a pass keeps is one int16 minimum per block of `BLOCK` rows. With a mesh its rows are split over
+the data axis (`ndvr_jax.sharding`), each device scans its part and the per-device lists are
+merged.
 """
 
 from __future__ import annotations
@@ -20,15 +22,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ndvr_jax import sharding
 
 WORD_BITS = 32
-BLOCK = 8  # database rows per block of the top-k merge; chunks are whole blocks
-BLOCK_TIERS = (8, 32, 128)  # blocks per query that the cheaper merges take
-_FAR = np.iinfo(np.int32).max
+BLOCK = 16  # database rows per block of the top-k selection
+GROUP = 64  # blocks per group; database chunks are whole groups
 
 
 class HammingTopK(NamedTuple):
@@ -68,8 +69,8 @@ def hamming_distances(queries: jax.Array, database: jax.Array) -> jax.Array:
 
 
 def _merge(best, best_index, distance, index, k):
-    """The k nearest of a sorted best list and later rows (ascending index among equal
-    distances): a stable sort by distance keeps ties in index order."""
+    """The k nearest of two lists (ascending index among equal distances in each, the first
+    list's indices below the second's): a stable sort by distance keeps ties in index order."""
     distance, index = lax.sort(
         (jnp.concatenate([best, distance], 1), jnp.concatenate([best_index, index], 1)),
         dimension=1,
@@ -79,85 +80,98 @@ def _merge(best, best_index, distance, index, k):
     return distance[:, :k], index[:, :k]
 
 
-def _merge_blocks(best, best_index, distance_blocks, hit, chunk_start, k, max_blocks):
-    """Merges the (at most `max_blocks` per query) blocks marked in `hit` [Q, blocks]."""
-    rows, blocks = hit.shape
-    count = jnp.sum(hit, axis=1, keepdims=True)
-    slot = jnp.where(hit, jnp.cumsum(hit, axis=1, dtype=jnp.int32) - 1, max_blocks)
-    picked = jnp.zeros((rows, max_blocks + 1), jnp.int32)
-    picked = picked.at[jnp.arange(rows)[:, None], slot].set(
-        jnp.broadcast_to(jnp.arange(blocks, dtype=jnp.int32), hit.shape), mode="drop"
-    )[:, :max_blocks]
-    real = jnp.arange(max_blocks) < count
-    distance = jnp.take_along_axis(distance_blocks, picked[..., None], axis=1)
-    distance = jnp.where(real[..., None], distance, _FAR)
-    index = chunk_start + picked[..., None] * BLOCK + jnp.arange(BLOCK, dtype=jnp.int32)
-    flat = lambda x: x.reshape(rows, max_blocks * BLOCK)
-    return _merge(best, best_index, flat(distance), flat(index), k)
+def _select(values: jax.Array, k: int, max_value: int) -> jax.Array:
+    """Positions [Q, k] (ascending) of the k smallest entries of each row of the int32
+    `values` [Q, M] (all <= `max_value`), ties to the lower position, without a sort.
 
-
-def _merge_chunk(best, best_index, distance, chunk_start, k):
-    """Merges a chunk's [Q, C] distances into the best lists, sorting only what can matter.
-
-    Only blocks of BLOCK columns whose minimum is below a query's current k-th distance can
-    change its list (ties at that distance have higher indices than the list's). Once the lists
-    fill, few blocks qualify: the smallest tier of `BLOCK_TIERS` that holds every query's
-    blocks is merged, or the whole chunk when none does.
+    The k-th smallest value t comes from bisecting counts; every entry below t is taken, and
+    the first (k - below) entries equal to t; the j-th taken one is found by binary search in
+    the running count of taken entries.
     """
-    rows, blocks = distance.shape[0], distance.shape[1] // BLOCK
-    distance_blocks = distance.reshape(rows, blocks, BLOCK)
-    hit = jnp.min(distance_blocks, axis=-1) < best[:, -1:]
-    tiers = [t for t in BLOCK_TIERS if t < blocks]
-    merges = [
-        functools.partial(
-            _merge_blocks, best, best_index, distance_blocks, hit, chunk_start, k, tier
-        )
-        for tier in tiers
-    ]
-    index = chunk_start + jnp.arange(distance.shape[1], dtype=jnp.int32)
-    merges.append(
-        lambda: _merge(best, best_index, distance, jnp.broadcast_to(index, distance.shape), k)
-    )
-    most = jnp.max(jnp.sum(hit, axis=1))
-    return lax.switch(jnp.sum(most > jnp.array(tiers, jnp.int32)), merges)
+    rows = values.shape[0]
+
+    def bisect(_, bounds):
+        low, high = bounds
+        middle = (low + high) // 2
+        enough = jnp.sum(values <= middle[:, None], axis=1, dtype=jnp.int32) >= k
+        return jnp.where(enough, low, middle + 1), jnp.where(enough, middle, high)
+
+    steps = max(1, math.ceil(math.log2(max_value + 1)))
+    bounds = (jnp.zeros(rows, jnp.int32), jnp.full(rows, max_value, jnp.int32))
+    threshold = lax.fori_loop(0, steps, bisect, bounds)[1][:, None]
+    below = values < threshold
+    counts = jnp.cumsum(jnp.stack([below, values == threshold]).astype(jnp.int32), axis=2)
+    room = k - counts[0, :, -1:]
+    taken = counts[0] + jnp.minimum(counts[1], room)
+    wanted = jnp.arange(1, k + 1, dtype=jnp.int32)
+    return jax.vmap(lambda row: jnp.searchsorted(row, wanted))(taken).astype(jnp.int32)
 
 
-def _scan_top_k(queries, database, first_row, num_database, k, chunk_size):
-    """Nearest k of `database` rows [first_row, first_row + len): (distance, index)."""
-    chunks = database.reshape(-1, chunk_size, database.shape[-1])
+def _scan_top_k(queries, database_t, first_row, num_database, k, chunk_size):
+    """Nearest k (at most N) of the rows [first_row, first_row + N) of the word-major database
+    `database_t` [W, N]: (distance, index), exact, ties to the lower index.
 
-    def step(carry, inputs):
+    One pass computes every distance but keeps only minima: per block of `BLOCK` rows and per
+    group of `GROUP` blocks. The k nearest rows lie in the k blocks of smallest minimum (ties to
+    the lower block), and those in the k groups of smallest minimum: groups, then blocks, then
+    rows are selected by `_select` on ever smaller sets, and the k rows are sorted last.
+    """
+    words, rows = database_t.shape
+    far, k = words * WORD_BITS + 1, min(k, rows)  # a device's part may hold fewer than k
+    chunks = database_t.reshape(words, rows // chunk_size, chunk_size).transpose(1, 0, 2)
+    num_queries = queries.shape[0]
+
+    def step(_, inputs):
         chunk, chunk_start = inputs
-        index = chunk_start + jnp.arange(chunk_size, dtype=jnp.int32)
-        distance = hamming_distances(queries, chunk)
-        distance = jnp.where((index < num_database)[None, :], distance, _FAR)
-        return _merge_chunk(*carry, distance, chunk_start, k), None
+        distance = sum(
+            lax.population_count(queries[:, w, None] ^ chunk[None, w, :]) for w in range(words)
+        ).astype(jnp.int32)
+        real = chunk_start + jnp.arange(chunk_size, dtype=jnp.int32) < num_database
+        distance = jnp.where(real[None, :], distance, far)
+        blocks = jnp.min(distance.reshape(num_queries, -1, BLOCK), axis=2)
+        groups = jnp.min(blocks.reshape(num_queries, -1, GROUP), axis=2)
+        return None, (blocks.astype(jnp.int16), groups)
 
     starts = first_row + chunk_size * jnp.arange(len(chunks), dtype=jnp.int32)
-    init = (
-        jnp.full((queries.shape[0], k), _FAR, jnp.int32),
-        jnp.full((queries.shape[0], k), _FAR, jnp.int32),
-    )
-    return lax.scan(step, init, (chunks, starts))[0]
+    blocks, groups = lax.scan(step, None, (chunks, starts))[1]
+    blocks = jnp.moveaxis(blocks, 0, 1).reshape(num_queries, -1, GROUP)  # [Q, groups, GROUP]
+    groups = jnp.moveaxis(groups, 0, 1).reshape(num_queries, -1)  # [Q, groups]
+
+    group = _select(groups, min(k, groups.shape[1]), far)
+    block_min = jnp.take_along_axis(blocks, group[..., None], axis=1).astype(jnp.int32)
+    block_id = group[..., None] * GROUP + jnp.arange(GROUP, dtype=jnp.int32)
+    flat = lambda x: x.reshape(num_queries, -1)
+    picked = _select(flat(block_min), min(k, block_min[0].size), far)
+    block_id = jnp.take_along_axis(flat(block_id), picked, axis=1)
+    row = flat(block_id[..., None] * BLOCK + jnp.arange(BLOCK, dtype=jnp.int32))
+    candidates = database_t[:, row]  # [W, Q, candidates]
+    distance = sum(
+        lax.population_count(candidates[w] ^ queries[:, w, None]) for w in range(words)
+    ).astype(jnp.int32)
+    distance = jnp.where(row < num_database - first_row, distance, far)
+    picked = _select(distance, k, far)
+    distance = jnp.take_along_axis(distance, picked, axis=1)
+    row = jnp.take_along_axis(row, picked, axis=1) + first_row
+    return lax.sort((distance, row), dimension=1, is_stable=True, num_keys=1)
 
 
 @functools.partial(jax.jit, static_argnames=("k", "chunk_size", "mesh"))
-def _search_block(queries, database, num_database, *, k, chunk_size, mesh):
+def _search_block(queries, database_t, num_database, *, k, chunk_size, mesh):
     scan = functools.partial(_scan_top_k, num_database=num_database, k=k, chunk_size=chunk_size)
     if mesh is None:
-        return scan(queries, database, jnp.int32(0))
+        return scan(queries, database_t, jnp.int32(0))
     axis = sharding.DATA_AXIS
 
     def per_device(queries, rows):
-        first_row = lax.axis_index(axis).astype(jnp.int32) * rows.shape[0]
+        first_row = lax.axis_index(axis).astype(jnp.int32) * rows.shape[1]
         best, best_index = scan(queries, rows, first_row)
         best = lax.all_gather(best, axis, axis=1, tiled=True)
         best_index = lax.all_gather(best_index, axis, axis=1, tiled=True)
         return _merge(best[:, :0], best_index[:, :0], best, best_index, k)
 
     return jax.shard_map(
-        per_device, mesh=mesh, in_specs=(P(), P(axis)), out_specs=P(), check_vma=False
-    )(queries, database)
+        per_device, mesh=mesh, in_specs=(P(), P(None, axis)), out_specs=P(), check_vma=False
+    )(queries, database_t)
 
 
 def hamming_top_k(
@@ -172,9 +186,9 @@ def hamming_top_k(
     """The k database codes nearest to each query code ([Q, W], [N, W] packed uint32).
 
     Queries go through in blocks of `query_chunk_size`, the database in chunks of `chunk_size`
-    rows (rounded up to whole blocks of `BLOCK`), both padded so that a search compiles once per
-    shape. With `mesh`, database rows are
-    split over its data axis and each device scans its part.
+    rows (rounded up to whole groups of `GROUP` blocks of `BLOCK` rows), both padded so that a
+    search compiles once per shape. With `mesh`, database rows are split over its data axis and
+    each device scans its part.
     """
     queries = np.asarray(queries, np.uint32)
     database = np.asarray(database, np.uint32)
@@ -185,10 +199,12 @@ def hamming_top_k(
     num_database = len(database)
     devices = 1 if mesh is None else sharding.data_parallel_size(mesh)
     chunk_size = min(chunk_size, math.ceil(num_database / devices))
-    chunk_size = BLOCK * max(1, math.ceil(chunk_size / BLOCK))
+    group_rows = BLOCK * GROUP
+    chunk_size = group_rows * max(1, math.ceil(chunk_size / group_rows))
     rows = math.ceil(num_database / (devices * chunk_size)) * devices * chunk_size
-    database = np.pad(database, [(0, rows - num_database), (0, 0)])
-    database = jax.device_put(database, None if mesh is None else sharding.batch_sharded(mesh))
+    database_t = np.pad(database, [(0, rows - num_database), (0, 0)]).T  # [W, rows]
+    placement = None if mesh is None else NamedSharding(mesh, P(None, sharding.DATA_AXIS))
+    database_t = jax.device_put(np.ascontiguousarray(database_t), placement)
     block = max(1, min(query_chunk_size, len(queries)))
     search = functools.partial(
         _search_block, num_database=num_database, k=k, chunk_size=chunk_size, mesh=mesh
@@ -196,7 +212,7 @@ def hamming_top_k(
     distances, indices = [], []
     for start in range(0, len(queries), block):
         part = queries[start : start + block]
-        best, best_index = search(np.pad(part, [(0, block - len(part)), (0, 0)]), database)
+        best, best_index = search(np.pad(part, [(0, block - len(part)), (0, 0)]), database_t)
         distances.append(np.asarray(best)[: len(part)])
         indices.append(np.asarray(best_index)[: len(part)])
     return HammingTopK(np.concatenate(distances), np.concatenate(indices))

@@ -42,10 +42,13 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class TestSetConfig:
-    """How big the test set is. Frame sizes are (height, width)."""
+    """How big the test set is and which sources' media it draws (`role`: "test" for the
+    independent test set, "train" for a dev set to select settings on). Frame sizes are
+    (height, width)."""
 
     __test__ = False  # not a pytest class
 
+    role: str = "test"
     n_references: int = 40
     n_distractors: int = 12
     seconds: tuple[float, float] = (12.0, 20.0)
@@ -80,7 +83,9 @@ class _Planner:
         self.pictures = self.rng.permutation(pool.pictures()).tolist()
         need = cfg.n_references + cfg.n_distractors + 2
         if len(self.pictures) < need:
-            raise ValueError(f"the test media has {len(self.pictures)} pictures, {need} needed")
+            raise ValueError(
+                f"the {cfg.role} media has {len(self.pictures)} pictures, {need} needed"
+            )
         self.speech, self.music = pool.sounds("speech"), pool.sounds("music")
 
     def pick(self, options: Any) -> Any:
@@ -332,9 +337,10 @@ def build_testset(
     sources: tuple[Source, ...] | None = None,
     verbose: bool = True,
 ) -> Path:
-    """Fetches the `test` media (or finds it in `cache`) and builds the test set in `out_dir`
-    (skipped when complete, resumed when interrupted); returns manifest.json's path."""
-    media = collect("test", cache, sources, verbose=verbose)
+    """Fetches the media of `config.role`'s sources (or finds it in `cache`) and builds the test
+    set in `out_dir` (skipped when complete, resumed when interrupted); returns manifest.json's
+    path."""
+    media = collect(config.role, cache, sources, verbose=verbose)
     pool = MediaPool(media)
     videos = make_plan(pool, config, seed)
     manifest = {
