@@ -80,6 +80,14 @@ def _merge(best, best_index, distance, index, k):
     return distance[:, :k], index[:, :k]
 
 
+def _word_major_distances(queries: jax.Array, codes_t: jax.Array) -> jax.Array:
+    """int32 Hamming distances of `queries` [Q, W] to word-major codes `codes_t` [W, Q or 1, M]:
+    [Q, M], one elementwise XOR + popcount per word, vectorised over the M codes."""
+    return sum(
+        lax.population_count(queries[:, w, None] ^ codes_t[w]) for w in range(queries.shape[1])
+    ).astype(jnp.int32)
+
+
 def _select(values: jax.Array, k: int, max_value: int) -> jax.Array:
     """Positions [Q, k] (ascending) of the k smallest entries of each row of the int32
     `values` [Q, M] (all <= `max_value`), ties to the lower position, without a sort.
@@ -123,9 +131,7 @@ def _scan_top_k(queries, database_t, first_row, num_database, k, chunk_size):
 
     def step(_, inputs):
         chunk, chunk_start = inputs
-        distance = sum(
-            lax.population_count(queries[:, w, None] ^ chunk[None, w, :]) for w in range(words)
-        ).astype(jnp.int32)
+        distance = _word_major_distances(queries, chunk[:, None, :])
         real = chunk_start + jnp.arange(chunk_size, dtype=jnp.int32) < num_database
         distance = jnp.where(real[None, :], distance, far)
         blocks = jnp.min(distance.reshape(num_queries, -1, BLOCK), axis=2)
@@ -144,10 +150,7 @@ def _scan_top_k(queries, database_t, first_row, num_database, k, chunk_size):
     picked = _select(flat(block_min), min(k, block_min[0].size), far)
     block_id = jnp.take_along_axis(flat(block_id), picked, axis=1)
     row = flat(block_id[..., None] * BLOCK + jnp.arange(BLOCK, dtype=jnp.int32))
-    candidates = database_t[:, row]  # [W, Q, candidates]
-    distance = sum(
-        lax.population_count(candidates[w] ^ queries[:, w, None]) for w in range(words)
-    ).astype(jnp.int32)
+    distance = _word_major_distances(queries, database_t[:, row])
     distance = jnp.where(row < num_database - first_row, distance, far)
     picked = _select(distance, k, far)
     distance = jnp.take_along_axis(distance, picked, axis=1)
