@@ -47,6 +47,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.evaluate.pca_dims = 64  # AuSiL untrained: whitening dims (fitted on the database)
     config.evaluate.batch_size = 16  # AuSiL pairs per compiled step
     config.evaluate.num_devices = 0
+    config.evaluate.run_collection = True  # index every video, all pairs, shipped calibration
+    config.evaluate.index = sibling_config(__file__, "index", arg)
     if arg == "runlocal":
         config.n_references = 4
         config.n_distractors = 1

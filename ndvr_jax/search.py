@@ -232,6 +232,20 @@ def _process_blocks(mesh: Mesh) -> list[int]:
     return blocks
 
 
+def _prepared_rows(
+    database: np.ndarray, rows: int, metric: Metric, dtype, step: int = 65536
+) -> np.ndarray:
+    """`database` in `dtype`, normalised for cosine, zero-padded to `rows`: written into one
+    buffer a slice at a time, so preparing takes the input plus one copy of memory."""
+    out = np.zeros((rows, database.shape[1]), dtype)
+    for start in range(0, len(database), step):
+        part = np.asarray(database[start : start + step], np.float32)
+        if metric == "cosine":
+            part = part / (np.linalg.norm(part, axis=-1, keepdims=True) + 1e-15)
+        out[start : start + len(part)] = part
+    return out
+
+
 class DenseIndex:
     """A database of vectors prepared once (normalised, padded, on device, rows sharded over the
     mesh's data axis) and searched by `search` as often as needed: exact top-k, chunked so the
@@ -260,11 +274,9 @@ class DenseIndex:
             raise ValueError(f"metric must be 'cosine' or 'distance', got {metric!r}")
         if dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {dtype!r}")
-        database = np.asarray(database, np.float32)
+        database = np.asarray(database)
         if database.ndim != 2:
             raise ValueError(f"need an [N, D] database, got shape {database.shape}")
-        if metric == "cosine" and len(database):
-            database = np.asarray(l2_normalize(database))
         self.metric, self.mesh = metric, mesh
         self.dtype = jnp.bfloat16 if dtype == "bfloat16" else jnp.float32
         self.query_chunk_size = query_chunk_size
@@ -285,16 +297,14 @@ class DenseIndex:
         # Row r of block b is row offsets[b] + r of the whole database; padding ends each block.
         self._offsets = np.cumsum([0] + [sizes[p] for p in blocks])[:-1]
         block = blocks.index(jax.process_index())
-        padded = np.pad(database, [(0, self._block_rows - len(database)), (0, 0)])
+        padded = _prepared_rows(database, self._block_rows, metric, self.dtype)
         end_rows = np.full(devices, block * self._block_rows + len(database), np.int32)
         if mesh is None:
-            self._database, self._end_rows = jax.device_put(padded.astype(self.dtype)), end_rows[0]
+            self._database, self._end_rows = jax.device_put(padded), end_rows[0]
         else:
             rows = sharding.batch_sharded(mesh)
             global_rows = (len(blocks) * self._block_rows, database.shape[1])
-            self._database = jax.make_array_from_process_local_data(
-                rows, padded.astype(self.dtype), global_rows
-            )
+            self._database = jax.make_array_from_process_local_data(rows, padded, global_rows)
             self._end_rows = jax.make_array_from_process_local_data(
                 rows, end_rows, (sharding.data_parallel_size(mesh),)
             )

@@ -162,3 +162,35 @@ def test_per_class_tables():
     assert table == {"crop": {"mAP": 0.75, "queries": 2}, "all": {"mAP": 0.75, "queries": 2}}
     text = markdown({"DSVR": {"global": table}})
     assert "| crop | 2 | 0.7500 |" in text and text.index("| crop") < text.index("| all")
+
+
+def test_evaluate_a_built_test_set_end_to_end(tmp_path):
+    """`testset evaluate` on a tiny built test set: per-class tables for the visual and audio
+    systems and the collection search with the shipped calibration, in `results.md` (the build
+    finds every package in the fake cache; evaluating runs subprocesses, so no `no_network`)."""
+    from ndvr_jax.config_files import load_config_file
+    from ndvr_jax.jobs.testset_eval import run_testset_evaluation
+
+    cache = tmp_path / "cache"
+    sources = make_fake_cache(cache)
+    out = tmp_path / "testset"
+    config = TestSetConfig(
+        **{**TINY.__dict__, "visual_classes": ("crop",), "audio_classes": ("tempo",)}
+    )
+    build_testset(out, cache=cache, config=config, sources=sources, verbose=False)
+    settings = load_config_file("configs/testset.py", "runlocal").evaluate
+    tables = run_testset_evaluation(settings, str(out), str(tmp_path / "run"))
+    assert {"global", "chamfer"} <= set(tables["DSVR"])
+    assert "AuSiL untrained" in tables["DAVR"] and "AuSiL shipped" in tables["DAVR"]
+    for systems in tables.values():
+        for table in systems.values():
+            assert 0.0 <= table["all"]["mAP"] <= 1.0 and table["all"]["queries"] > 0
+    assert "visual: crop" in tables["DSVR"]["chamfer"]
+    collection = json.loads((tmp_path / "run" / "collection" / "collection.json").read_text())
+    queries = json.loads((out / "queries.json").read_text())
+    assert collection["scored_queries"] == len(queries)
+    assert set(collection["calibration_held_out"]) == {"visual", "audio"}
+    assert all(0.0 <= v <= 1.0 for v in collection["mAP"].values())
+    text = (tmp_path / "run" / "results.md").read_text()
+    assert "### DSVR" in text and "### Collection search (shipped calibration)" in text
+    assert (tmp_path / "run" / "collection" / "report.html").is_file()

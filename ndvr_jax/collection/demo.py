@@ -1,7 +1,10 @@
-"""The collection search's part of the main job: index every demo video, query all pairs, fit the
-calibration on half of the queries, score the other half, write the duplicates report.
+"""The collection search evaluated on an annotated benchmark: index every video, query all pairs,
+score the query stages, write the duplicates report.
 
-Reported (on the held-out half of the queries, ranked against the database videos): visual mAP
+`collection_demo_run` (the main job's part) fits the calibration on half of the demo's queries
+and scores the other half; `collection_testset_run` keeps the shipped calibration (fitted on the
+demo) and scores every query of the independent test set, so its calibration quality is measured
+on media it never saw. Reported, with the queries ranked against the database videos: visual mAP
 (frame Chamfer of the re-ranked candidates) on DSVR, audio mAP (AuSiL) on DAVR, the fused
 probability's mAP on DSVR (`corroborate`) and DAVR (`any`), and the fused DSVR mAP against the
 share of the index that is re-ranked.
@@ -23,7 +26,7 @@ from ndvr_jax.collection.calibrate import (
     labelled_pairs,
     stage_mean_ap,
 )
-from ndvr_jax.collection.fusion import save_calibrations
+from ndvr_jax.collection.fusion import DEFAULT_CALIBRATION, load_calibrations, save_calibrations
 from ndvr_jax.collection.report import write_report
 from ndvr_jax.collection.resident import Index
 from ndvr_jax.data.annotations import load_annotation
@@ -47,16 +50,43 @@ def collection_demo_run(
     visual_features: str | os.PathLike | None = None,
     audio_features: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """Indexes the demo benchmark in `data_dir` under `workdir` and evaluates the query stages."""
-    data, work = Path(data_dir), Path(workdir)
-    _seed_features(visual_features and Path(visual_features), work / "index" / "visual")
-    _seed_features(audio_features and Path(audio_features), work / "index" / "audio")
+    """Indexes the demo benchmark in `data_dir` under `workdir`, fits the calibration on the
+    even-numbered queries and evaluates the query stages on the odd-numbered ones."""
+    features = (visual_features, audio_features)
+    return _evaluate(config, Path(data_dir), Path(workdir), features, fit_calibration=True)
+
+
+def collection_testset_run(
+    config: ml_collections.ConfigDict,
+    data_dir: str | os.PathLike,
+    workdir: str | os.PathLike,
+    visual_features: str | os.PathLike | None = None,
+    audio_features: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """Indexes a test set and evaluates the query stages on every query with the shipped
+    calibration (nothing is fitted on the test set)."""
+    features = (visual_features, audio_features)
+    return _evaluate(config, Path(data_dir), Path(workdir), features, fit_calibration=False)
+
+
+def _evaluate(
+    config: ml_collections.ConfigDict,
+    data: Path,
+    work: Path,
+    features: tuple[str | os.PathLike | None, str | os.PathLike | None],
+    fit_calibration: bool,
+) -> dict[str, Any]:
+    """Index, rank all pairs, calibrate (fitted on the even half of the queries and scored on
+    the odd half, or the shipped calibration scored on all), score the query stages, write the
+    report and `<work>/collection.json`."""
+    for source, modality in zip(features, ("visual", "audio"), strict=True):
+        _seed_features(source and Path(source), work / "index" / modality)
     summary = add_videos(work / "index", data / "videos.txt", config)
     print(f"index: {summary}", flush=True)
     annotation = load_annotation(data / "annotation.json")
     database = [v for v, _ in read_id_path_list(data / "database.txt")]
     queries = sorted(q for q in annotation)
-    fit_on, held_out = queries[::2], queries[1::2]
+    scored = queries[1::2] if fit_calibration else queries
 
     index = Index.open(work / "index")
     try:
@@ -64,16 +94,20 @@ def collection_demo_run(
         settings = default_query_config()
         settings.update(all_pairs=True, k=len(index.records), rerank=len(index.records))
         results = rank(index, everything, settings)
-        calibrations = fit_calibrations(results, annotation, fit_on, database)
-        pairs = labelled_pairs(results, annotation, held_out, database)
+        if fit_calibration:
+            calibrations = fit_calibrations(results, annotation, queries[::2], database)
+            settings.calibration = str(work / "calibration.json")
+        else:
+            calibrations = load_calibrations(DEFAULT_CALIBRATION)
+        pairs = labelled_pairs(results, annotation, scored, database)
         quality = {k: calibration_quality(c, *pairs[k]) for k, c in calibrations.items()}
-        save_calibrations(work / "calibration.json", calibrations, fitted_on=fit_on,
-                          held_out=quality)  # fmt: skip
-        settings.calibration = str(work / "calibration.json")
-        report: dict[str, Any] = {"calibration_held_out": quality}
-        held_annotation = {q: annotation[q] for q in held_out}
+        if fit_calibration:
+            save_calibrations(settings.calibration, calibrations, fitted_on=queries[::2],
+                              held_out=quality)  # fmt: skip
+        report: dict[str, Any] = {"calibration_held_out": quality, "scored_queries": len(scored)}
+        scored_annotation = {q: annotation[q] for q in scored}
         score = lambda results, key, protocol: stage_mean_ap(
-            {q: results[q] for q in held_out}, held_annotation, database, key, protocol
+            {q: results[q] for q in scored}, scored_annotation, database, key, protocol
         )
         fused = {rule: rank(index, everything, _with(settings, fusion=rule))
                  for rule in ("corroborate", "any")}  # fmt: skip
@@ -108,3 +142,21 @@ def _with(config: ml_collections.ConfigDict, **changes: Any) -> ml_collections.C
 
 def _count(share: float, index: Index) -> int:
     return max(1, round(share * len(index.records)))
+
+
+def collection_markdown(report: dict[str, Any]) -> str:
+    """The stages' mAPs, the re-ranked shares and the calibration quality as markdown tables."""
+    lines = ["| query stage | mAP |", "|---|---|"]
+    lines += [f"| {name} | {value:.4f} |" for name, value in report["mAP"].items()]
+    lines += [
+        f"| fused DSVR, {float(share):.1%} of the index re-ranked | {value:.4f} |"
+        for share, value in report["fused DSVR mAP by re-ranked share"].items()
+    ]
+    lines += ["", "| calibration | pairs | accuracy at 0.5 | log-loss | mean p | copy rate |"]
+    lines.append("|---|---|---|---|---|---|")
+    lines += [
+        f"| {name} | {q['pairs']} | {q['accuracy']:.3f} | {q['log_loss']:.3f} | "
+        f"{q['mean_probability']:.3f} | {q['copy_rate']:.3f} |"
+        for name, q in report["calibration_held_out"].items()
+    ]
+    return "\n".join(lines) + "\n"

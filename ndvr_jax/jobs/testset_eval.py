@@ -9,6 +9,10 @@ transformation class (`queries.json`; rows are `<modality>: <class>`):
     no labels, + Chamfer; `AuSiL shipped` when the package ships its pretrained weights;
     `AuSiL trained` with `ausil_model_dir`) on DAVR (audio copies, compilations and the visual
     copies whose sound was kept).
+With `run_collection`, the collection search too (`ndvr_jax.collection.demo`): every video
+indexed with `index`'s settings (the features above are reused), all pairs queried with the
+shipped calibration (fitted on the demo, nothing fitted here), its stages' mAPs, the mAP against
+the re-ranked share, the calibration's quality on these pairs, and `collection/report.html`.
 Writes `<workdir>/results.md` and `results.json`.
 """
 
@@ -26,6 +30,7 @@ from ndvr_jax.ausil.saved import DEFAULT_MODEL, fit_or_load_pca
 from ndvr_jax.ausil.scoring import make_scorer
 from ndvr_jax.ausil.scoring import similarity_matrix as ausil_similarity_matrix
 from ndvr_jax.ausil.training import load_store_features
+from ndvr_jax.collection.demo import collection_markdown, collection_testset_run
 from ndvr_jax.data.annotations import load_annotation
 from ndvr_jax.evaluation import retrieval
 from ndvr_jax.features.audio import extract_audio
@@ -135,6 +140,13 @@ def run_testset_evaluation(config: ml_collections.ConfigDict, data_dir: str, wor
         for protocol, systems in runs
     }
     report = markdown(tables)
+    if config.run_collection:
+        collection = collection_testset_run(
+            config.index, data, work / "collection", work / "features", work / "audio_features"
+        )
+        report += "\n### Collection search (shipped calibration)\n\n" + collection_markdown(
+            collection
+        )
     with atomic_write(work / "results.md") as f:
         f.write(f"Test set {data.resolve()}: mAP per transformation class\n\n{report}")
     save_json_atomic(work / "results.json", tables)
