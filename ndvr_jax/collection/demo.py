@@ -1,13 +1,12 @@
 """The collection search evaluated on an annotated benchmark: index every video, query all pairs,
 score the query stages, write the duplicates report.
 
-`collection_demo_run` (the main job's part) fits the calibration on half of the demo's queries
-and scores the other half; `collection_testset_run` keeps the shipped calibration (fitted on the
-demo) and scores every query of the independent test set, so its calibration quality is measured
-on media it never saw. Reported, with the queries ranked against the database videos: visual mAP
-(frame Chamfer of the re-ranked candidates) on DSVR, audio mAP (AuSiL) on DAVR, the fused
-probability's mAP on DSVR (`corroborate`) and DAVR (`any`), and the fused DSVR mAP against the
-share of the index that is re-ranked.
+On the demo (the main job's part) the calibration is fitted on half of the queries and the other
+half is scored; on the independent test set the shipped calibration (fitted on the demo) scores
+every query, so its quality is measured on media it never saw. Reported, with the queries ranked
+against the database videos: visual mAP (frame Chamfer of the re-ranked candidates) on DSVR,
+audio mAP (AuSiL) on DAVR, the fused probability's mAP on DSVR (`corroborate`) and DAVR (`any`),
+and the fused DSVR mAP against the share of the index that is re-ranked.
 """
 
 from __future__ import annotations
@@ -43,43 +42,21 @@ def _seed_features(source: Path | None, target: Path) -> None:
         shutil.copytree(source, target, ignore=shutil.ignore_patterns("failures*", "feature_*"))
 
 
-def collection_demo_run(
+def collection_benchmark_run(
     config: ml_collections.ConfigDict,
     data_dir: str | os.PathLike,
     workdir: str | os.PathLike,
     visual_features: str | os.PathLike | None = None,
     audio_features: str | os.PathLike | None = None,
+    fit_calibration: bool = True,
 ) -> dict[str, Any]:
-    """Indexes the demo benchmark in `data_dir` under `workdir`, fits the calibration on the
-    even-numbered queries and evaluates the query stages on the odd-numbered ones."""
-    features = (visual_features, audio_features)
-    return _evaluate(config, Path(data_dir), Path(workdir), features, fit_calibration=True)
-
-
-def collection_testset_run(
-    config: ml_collections.ConfigDict,
-    data_dir: str | os.PathLike,
-    workdir: str | os.PathLike,
-    visual_features: str | os.PathLike | None = None,
-    audio_features: str | os.PathLike | None = None,
-) -> dict[str, Any]:
-    """Indexes a test set and evaluates the query stages on every query with the shipped
-    calibration (nothing is fitted on the test set)."""
-    features = (visual_features, audio_features)
-    return _evaluate(config, Path(data_dir), Path(workdir), features, fit_calibration=False)
-
-
-def _evaluate(
-    config: ml_collections.ConfigDict,
-    data: Path,
-    work: Path,
-    features: tuple[str | os.PathLike | None, str | os.PathLike | None],
-    fit_calibration: bool,
-) -> dict[str, Any]:
-    """Index, rank all pairs, calibrate (fitted on the even half of the queries and scored on
-    the odd half, or the shipped calibration scored on all), score the query stages, write the
-    report and `<work>/collection.json`."""
-    for source, modality in zip(features, ("visual", "audio"), strict=True):
+    """Indexes the benchmark in `data_dir` under `workdir` (copying already extracted features),
+    ranks all pairs and scores the query stages: with `fit_calibration`, the calibration is
+    fitted on the even-numbered queries and the odd-numbered ones are scored (the demo); without,
+    the shipped calibration scores every query (a test set). Writes the report and
+    `<workdir>/collection.json`."""
+    data, work = Path(data_dir), Path(workdir)
+    for source, modality in ((visual_features, "visual"), (audio_features, "audio")):
         _seed_features(source and Path(source), work / "index" / modality)
     summary = add_videos(work / "index", data / "videos.txt", config)
     print(f"index: {summary}", flush=True)

@@ -9,7 +9,7 @@ Compares, on the FIVR-style protocols of the benchmark (DSVR, CSVR, ISVR; DAVR f
                  (`ndvr_jax.ausil.demo.ausil_demo_run`), DAVR only, `config.run_audio`;
   * collection search: every demo video indexed, all pairs queried, the calibration fitted on
     half of the queries and the query stages scored on the other half, the duplicates report
-    (`ndvr_jax.collection.demo.collection_demo_run`), `config.run_collection`;
+    (`ndvr_jax.collection.demo.collection_benchmark_run`), `config.run_collection`;
   * copy localisation: VFRM, TN and DP on features extracted at `localize.fps`, scored against
     the benchmark's `segments.json` (`ndvr_jax.pdvr.demo.localize_demo_run`), `config.run_localize`.
 Writes `results.md`, `results.json`, `pr_curves.png` (first protocol), `pr_davr.png`,
@@ -29,7 +29,7 @@ from absl import logging
 from ndvr_jax import search
 from ndvr_jax.ausil.demo import ausil_demo_run
 from ndvr_jax.chamfer import chamfer_similarity
-from ndvr_jax.collection.demo import collection_demo_run
+from ndvr_jax.collection.demo import collection_benchmark_run
 from ndvr_jax.data.annotations import load_annotation
 from ndvr_jax.data.demo import build_demo_benchmark
 from ndvr_jax.dml.demo import dml_demo_run
@@ -132,7 +132,7 @@ def run(config, workdir: str) -> dict[str, dict]:
             )
     if config.run_collection:
         audio_features = work / "audio" / "features" if config.run_audio else None
-        collection = collection_demo_run(
+        collection = collection_benchmark_run(
             config.index, data, work / "collection", work / "features", audio_features
         )
         notes.append(_collection_note(collection, work / "collection"))

@@ -6,8 +6,8 @@ Stages, each on fewer pairs than the one before:
      approximate search (`first_stage="faiss"`, `ndvr_jax.collection.approximate`), keeping the
      best `rerank` candidates per query;
   2. the expensive similarities on those candidates only: frame-level Chamfer for pictures,
-     AuSiL for sound (the index's PCA whitening + Chamfer of segment similarities; a trained
-     AuSiL workdir with `ausil_model`);
+     AuSiL for sound (`ausil_model`: the index's PCA whitening + Chamfer of segment
+     similarities, the package's shipped default, or a trained AuSiL workdir);
   3. calibrated per-modality probabilities and one fused probability per pair
      (`ndvr_jax.collection.fusion`), keeping each modality's evidence in the output.
 `all_pairs` queries every indexed video against the others and groups them: connected
@@ -62,7 +62,7 @@ def default_query_config() -> ml_collections.ConfigDict:
             nprobe=16,  # inverted lists a FAISS IVF search visits
             fusion="corroborate",  # visual | audio | any | corroborate
             calibration="",  # calibration JSON (default: the shipped one)
-            ausil_model="",  # an AuSiL workdir with a trained model (default: untrained)
+            ausil_model="index",  # index (its PCA + Chamfer) | shipped | an AuSiL workdir
             threshold=0.5,  # fused probability from which a pair is a copy
             output_dir="query_results",
         )
@@ -134,14 +134,22 @@ def first_stage(index: Index, queries: QueryFeatures, config: ml_collections.Con
     return top.index, top.similarity
 
 
+def audio_scorer(index: Index, ausil_model: str):
+    """The AuSiL scorer of the audio stage: `ausil_model` "index" (the index's PCA whitening +
+    Chamfer), "shipped" (the package's pretrained default, scored as its dev set chose) or a
+    trained AuSiL workdir."""
+    if ausil_model == "index":
+        return make_scorer(index.catalogue.folder, untrained=True)[0]
+    return make_scorer("" if ausil_model == "shipped" else ausil_model)[0]
+
+
 def rank(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict):
     """`{query: [match, ...]}` best first: each match with its fused probability and evidence."""
     calibration = load_calibrations(config.calibration or DEFAULT_CALIBRATION)
     candidates, stage_scores = first_stage(index, queries, config)
     scorer = None
     if index.audio is not None and (index.catalogue.folder / "pca.npz").is_file():
-        source = config.ausil_model or index.catalogue.folder
-        scorer, _ = make_scorer(source, untrained=not config.ausil_model)
+        scorer = audio_scorer(index, config.ausil_model)
     results: dict[str, list[dict[str, Any]]] = {}
     for row, query in enumerate(queries.visual):
         ids = [index.records[i].id if i >= 0 else "" for i in candidates[row]]

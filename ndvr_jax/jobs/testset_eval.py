@@ -30,7 +30,7 @@ from ndvr_jax.ausil.saved import DEFAULT_MODEL, fit_or_load_pca
 from ndvr_jax.ausil.scoring import make_scorer
 from ndvr_jax.ausil.scoring import similarity_matrix as ausil_similarity_matrix
 from ndvr_jax.ausil.training import load_store_features
-from ndvr_jax.collection.demo import collection_markdown, collection_testset_run
+from ndvr_jax.collection.demo import collection_benchmark_run, collection_markdown
 from ndvr_jax.data.annotations import load_annotation
 from ndvr_jax.evaluation import retrieval
 from ndvr_jax.features.audio import extract_audio
@@ -141,9 +141,10 @@ def run_testset_evaluation(config: ml_collections.ConfigDict, data_dir: str, wor
     }
     report = markdown(tables)
     if config.run_collection:
-        collection = collection_testset_run(
-            config.index, data, work / "collection", work / "features", work / "audio_features"
-        )
+        collection = collection_benchmark_run(
+            config.index, data, work / "collection", work / "features", work / "audio_features",
+            fit_calibration=False,
+        )  # fmt: skip
         report += "\n### Collection search (shipped calibration)\n\n" + collection_markdown(
             collection
         )
