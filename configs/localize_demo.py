@@ -69,6 +69,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
             speeds=(0.5, 2.0),
         )
     )
+    # The "no copy" decision (`ndvr_jax.pdvr.verify`): calibration "shipped" (the collection's
+    # visual calibration), a calibration JSON, or "" (keep every segment the aligners find).
+    config.verify = ml_collections.ConfigDict(dict(calibration="", threshold=0.5))
     config.tn = ml_collections.ConfigDict(
         dict(top_k=3, max_step=10, min_sim=0.3, min_length=5, max_iou=0.3)
     )

@@ -8,7 +8,9 @@ each query copies.
    gated by the transition DNN's cut probabilities (or, without a model, consecutive-frame cosine),
    with weights fitted on queries stitched from the database itself; TN and DP on each
    query–candidate similarity map.
-4. Segments in seconds (the feature sidecars' timestamps), written per method as segments JSON,
+4. The "no copy" decision (`ndvr_jax.pdvr.verify`, `config.verify`): a segment stays only if
+   the calibrated probability that its query span copies its source span reaches a threshold.
+5. Segments in seconds (the feature sidecars' timestamps), written per method as segments JSON,
    VSC CSV and VCSL box JSON, a timeline PNG per query, and, given ground truth, the scores.
 """
 
@@ -34,6 +36,7 @@ from ndvr_jax.pdvr.model import cut_probabilities, load_model
 from ndvr_jax.pdvr.segments import MergeRule, Segment, merge_segments, to_seconds
 from ndvr_jax.pdvr.stitching import load_features, stitch_query
 from ndvr_jax.pdvr.timeline import plot_timeline
+from ndvr_jax.pdvr.verify import Verifier
 from ndvr_jax.pdvr.vfrm import (
     VFRMParams,
     cut_from_features,
@@ -216,6 +219,8 @@ def localize(
         min_votes=cand.min_votes,
         mesh=localizer.mesh,
     )
+    verify = config.get("verify", {})
+    verifier = Verifier.from_config(verify.get("calibration", ""), verify.get("threshold", 0.5))
     results = {}
     for method in config.methods:
         raw = [q.frames for q in queries]
@@ -224,6 +229,8 @@ def localize(
             if method == "vfrm"
             else localizer.pairwise(method, raw, candidates)
         )
+        if verifier is not None:
+            found = [verifier.keep(s, q, localizer.raw) for q, s in zip(raw, found, strict=True)]
         results[method] = {
             q.id: _in_seconds(s, q, database) for q, s in zip(queries, found, strict=True)
         }
