@@ -69,9 +69,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
             speeds=(0.5, 2.0),
         )
     )
-    # The "no copy" decision (`ndvr_jax.pdvr.verify`): calibration "shipped" (the collection's
-    # visual calibration), a calibration JSON, or "" (keep every segment the aligners find).
-    config.verify = ml_collections.ConfigDict(dict(calibration="", threshold=0.5))
+    # The "no copy" decision (`ndvr_jax.pdvr.verify`): calibration "shipped" (fitted on the dev
+    # set's segments), a calibration JSON, or "" (keep every segment the aligners find);
+    # fit_to=FILE fits one on this run's segments and ground truth (and uses it).
+    config.verify = ml_collections.ConfigDict(
+        dict(calibration="shipped", threshold=0.5, background=5, fit_to="")
+    )
     config.tn = ml_collections.ConfigDict(
         dict(top_k=3, max_step=10, min_sim=0.3, min_length=5, max_iou=0.3)
     )

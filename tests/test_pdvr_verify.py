@@ -1,65 +1,89 @@
-"""The "no copy" decision of localisation: span Chamfer against a plain loop, segments kept or
-dropped by their calibrated probability, and the whole pipeline on a no-copy query."""
+"""The "no copy" decision of localisation: Chamfer and contrast against plain loops, segments
+kept or dropped by their calibrated probability, fitting on annotated segments, and the whole
+pipeline on a no-copy query."""
+
+import json
 
 import numpy as np
 import pytest
 
-from ndvr_jax.collection.fusion import Calibration, save_calibrations
+from ndvr_jax.collection.fusion import Calibration
 from ndvr_jax.config_files import load_config_file
 from ndvr_jax.pdvr.localize import localize
 from ndvr_jax.pdvr.segments import Segment
-from ndvr_jax.pdvr.verify import Verifier, span_chamfer
+from ndvr_jax.pdvr.verify import Verifier, chamfer, contrast, overlaps_truth
 from tests.test_pdvr_localize import CONFIG, benchmark  # noqa: F401 (fixture)
 
 
-def test_span_chamfer_matches_a_loop():
+def _loop_chamfer(query, reference):
+    cos = lambda a, b: a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+    return np.mean([max(cos(q, r) for r in reference) for q in query])
+
+
+def test_contrast_matches_loops():
     rng = np.random.default_rng(0)
     query, source = rng.normal(size=(20, 8)), rng.normal(size=(30, 8))
+    others = [rng.normal(size=(n, 8)) for n in (12, 25, 7)]
     segment = Segment(3.0, 11.0, 0, 4.5, 17.2, 1.0)  # fractional source span: frames 4..17
-    expected = np.mean(
-        [
-            max(
-                query[t] @ source[r] / np.linalg.norm(query[t]) / np.linalg.norm(source[r])
-                for r in range(4, 18)
-            )
-            for t in range(3, 11)
-        ]
-    )
-    assert span_chamfer(query, source, segment) == pytest.approx(expected, abs=1e-5)
+    own = _loop_chamfer(query[3:11], source[4:18])
+    assert chamfer(query[3:11], source[4:18]) == pytest.approx(own, abs=1e-5)
+    rest = sorted((_loop_chamfer(query[3:11], o) for o in others), reverse=True)
+    for background in (1, 2, 5):
+        expected = own - np.mean(rest[:background])
+        got = contrast(query, segment, source, others, background)
+        assert got == pytest.approx(expected, abs=1e-5)
+    assert contrast(query, segment, source, [], 5) == pytest.approx(own, abs=1e-5)
     # a span past the end still holds one frame
-    assert np.isfinite(span_chamfer(query, source, Segment(19.0, 25.0, 0, 40.0, 45.0, 1.0)))
+    assert np.isfinite(contrast(query, Segment(19.0, 25.0, 0, 40.0, 45.0, 1.0), source, others))
 
 
 def test_verifier_keeps_copies_and_drops_look_alikes():
     rng = np.random.default_rng(1)
-    source = rng.normal(size=(30, 16))
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)
+    source, other = unit(rng.normal(size=(30, 16))), unit(rng.normal(size=(30, 16)))
     copy = source[5:20] + 0.1 * rng.normal(size=(15, 16))
-    query = np.concatenate([copy, rng.normal(size=(15, 16))])
-    verifier = Verifier(Calibration(slope=20.0, intercept=-16.0), threshold=0.5)  # p=0.5 at 0.8
-    real = Segment(0.0, 15.0, 0, 5.0, 20.0, 1.0)
-    false = Segment(15.0, 30.0, 0, 0.0, 30.0, 1.0)
-    assert span_chamfer(query, source, real) > 0.9 > 0.6 > span_chamfer(query, source, false)
-    assert verifier.keep([real, false], query, [source]) == [real]
-    assert verifier.keep([], query, [source]) == []
-    assert Verifier.from_config("", 0.5) is None
-    assert Verifier.from_config("shipped", 0.7).threshold == 0.7
+    alike = 0.5 * (source[:15] + other[:15])  # as close to the other candidate as to the source
+    query = np.concatenate([copy, alike])
+    database = [source, other]
+    verifier = Verifier(Calibration(slope=50.0, intercept=-5.0), threshold=0.5)  # p=.5 at 0.1
+    real, false = Segment(0.0, 15.0, 0, 5.0, 20.0, 1.0), Segment(15.0, 30.0, 0, 0.0, 15.0, 1.0)
+    assert contrast(query, real, source, [other]) > 0.3
+    assert abs(contrast(query, false, source, [other])) < 0.05
+    assert verifier.keep([real, false], query, database, [0, 1]) == [real]
+    assert verifier.keep([], query, database, [0, 1]) == []
 
 
-def test_no_copy_query_gets_no_segment_once_verified(benchmark, tmp_path):  # noqa: F811
+def test_verifier_configs(tmp_path):
+    assert Verifier.from_config({"calibration": ""}) is None
+    shipped = Verifier.from_config({"calibration": "shipped", "threshold": 0.7})
+    assert shipped.threshold == 0.7 and shipped.calibration.slope > 0
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"slope": 3.0, "intercept": -1.0, "background": 2}))
+    own = Verifier.from_config({"calibration": str(path)})
+    assert own.calibration == Calibration(3.0, -1.0) and own.background == 2
+
+
+def test_overlaps_truth():
+    truth = [Segment(2.0, 6.0, "a", 0.0, 4.0, 1.0)]
+    assert overlaps_truth(Segment(5.0, 9.0, "a", 1.0, 5.0, 0.5), truth)
+    assert not overlaps_truth(Segment(5.0, 9.0, "b", 1.0, 5.0, 0.5), truth)
+    assert not overlaps_truth(Segment(6.0, 9.0, "a", 1.0, 5.0, 0.5), truth)
+
+
+def test_fitted_decision_removes_the_no_copy_segment(benchmark, tmp_path):  # noqa: F811
     """With the default weights the aligners mark a segment on the synthetic no-copy query;
-    the calibrated decision removes it and keeps every copied source."""
+    a decision fitted on the run's own annotated segments removes it and keeps every source."""
     root, queries, database = benchmark
-    calibration = tmp_path / "calibration.json"
-    save_calibrations(
-        calibration, {"visual": Calibration(20.0, -16.0), "audio": Calibration(1.0, 0.0)}
-    )
     config = load_config_file(CONFIG, "runlocal")
     config.update(output_dir=str(tmp_path / "out"), ground_truth=str(root / "segments.json"))
     config.timelines = False
+    config.verify.calibration = ""
     unverified = localize(config, queries, database)["scores"]["all"]
-    config.verify.calibration = str(calibration)
+    config.verify.fit_to = str(tmp_path / "fitted.json")
     config.output_dir = str(tmp_path / "verified")
     verified = localize(config, queries, database)["scores"]["all"]
+    fitted = json.loads((tmp_path / "fitted.json").read_text())
+    assert fitted["slope"] > 0 and fitted["copies"] >= 3 and fitted["segments"] > fitted["copies"]
     assert max(unverified[m]["negative_queries_with_segments"] for m in config.methods) > 0
     for method in config.methods:
         assert verified[method]["negative_queries_with_segments"] == 0, method

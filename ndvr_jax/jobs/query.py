@@ -62,7 +62,7 @@ def default_query_config() -> ml_collections.ConfigDict:
             nprobe=16,  # inverted lists a FAISS IVF search visits
             fusion="corroborate",  # visual | audio | any | corroborate
             calibration="",  # calibration JSON (default: the shipped one)
-            ausil_model="index",  # index (its PCA + Chamfer) | shipped | an AuSiL workdir
+            ausil_model="shipped",  # shipped | index (its PCA + Chamfer) | a workdir
             threshold=0.5,  # fused probability from which a pair is a copy
             output_dir="query_results",
         )

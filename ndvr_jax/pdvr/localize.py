@@ -36,7 +36,12 @@ from ndvr_jax.pdvr.model import cut_probabilities, load_model
 from ndvr_jax.pdvr.segments import MergeRule, Segment, merge_segments, to_seconds
 from ndvr_jax.pdvr.stitching import load_features, stitch_query
 from ndvr_jax.pdvr.timeline import plot_timeline
-from ndvr_jax.pdvr.verify import Verifier
+from ndvr_jax.pdvr.verify import (
+    Verifier,
+    fit_segment_calibration,
+    overlaps_truth,
+    segment_evidence,
+)
 from ndvr_jax.pdvr.vfrm import (
     VFRMParams,
     cut_from_features,
@@ -200,6 +205,32 @@ def _in_seconds(segments, query: Video, database: Sequence[Video]) -> list[Segme
     return sorted(out, key=lambda s: (s.query_start, s.source))
 
 
+def _fit_verifier(
+    verify, found, queries, database, localizer, voted, truth, fitted_on: str
+) -> Verifier:
+    """Fits the no-copy decision's calibration on the first method's unverified segments,
+    labelled by the ground truth; saves it to `verify.fit_to`."""
+    if truth is None:
+        raise ValueError("verify.fit_to needs ground_truth (annotated segments)")
+    evidence, labels = [], []
+    for q, segments, ids in zip(queries, found, voted, strict=True):
+        evidence.append(
+            segment_evidence(segments, q.frames, localizer.raw, ids, verify.get("background", 5))
+        )
+        labels += [
+            overlaps_truth(
+                to_seconds(s, q.times, database[s.source].times, database[s.source].id),
+                truth.get(q.id, []),
+            )
+            for s in segments
+        ]
+    calibration = fit_segment_calibration(
+        np.concatenate(evidence), np.asarray(labels), verify.fit_to,
+        verify.get("background", 5), fitted_on=fitted_on,
+    )  # fmt: skip
+    return Verifier(calibration, verify.get("threshold", 0.5), verify.get("background", 5))
+
+
 def localize(
     config: ml_collections.ConfigDict, queries_list: str, database_list: str
 ) -> dict[str, Any]:
@@ -219,8 +250,10 @@ def localize(
         min_votes=cand.min_votes,
         mesh=localizer.mesh,
     )
+    truth = formats.load_segments_json(config.ground_truth) if config.ground_truth else None
     verify = config.get("verify", {})
-    verifier = Verifier.from_config(verify.get("calibration", ""), verify.get("threshold", 0.5))
+    verifier = Verifier.from_config(verify)
+    voted = [[i for i, _ in c] for c in candidates]
     results = {}
     for method in config.methods:
         raw = [q.frames for q in queries]
@@ -229,8 +262,16 @@ def localize(
             if method == "vfrm"
             else localizer.pairwise(method, raw, candidates)
         )
+        if verify.get("fit_to") and method == config.methods[0]:
+            fitted_on = f"{queries_list} against {database_list}, truth {config.ground_truth}"
+            verifier = _fit_verifier(
+                verify, found, queries, database, localizer, voted, truth, fitted_on
+            )
         if verifier is not None:
-            found = [verifier.keep(s, q, localizer.raw) for q, s in zip(raw, found, strict=True)]
+            found = [
+                verifier.keep(s, q, localizer.raw, ids)
+                for q, s, ids in zip(raw, found, voted, strict=True)
+            ]
         results[method] = {
             q.id: _in_seconds(s, q, database) for q, s in zip(queries, found, strict=True)
         }
@@ -243,7 +284,6 @@ def localize(
         "vfrm_params": params_to_dict(localizer.params),
         "vfrm_fit_loss": localizer.fit_losses[-1:] or None,
     }
-    truth = formats.load_segments_json(config.ground_truth) if config.ground_truth else None
     if truth is not None:
         summary["scores"] = evaluate_methods(results, truth, [q.id for q in queries], len(database))
         print(format_table(summary["scores"]), flush=True)

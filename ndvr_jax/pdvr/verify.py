@@ -1,25 +1,35 @@
-"""The "no copy" decision: a localised segment is kept only if its query frames copy its source
-span with a calibrated probability of at least `threshold`.
+"""The "no copy" decision: a localised segment is kept only if the calibrated probability that its
+query span copies its source span reaches `threshold`.
 
-The evidence is the collection search's: the frame Chamfer similarity (each query frame's best
-cosine over the source span's frames, averaged; features as extracted, not centred) of the
-segment's two spans, through the collection's visual calibration (`ndvr_jax.collection.fusion`,
-fitted on annotated pairs; the shipped one by default). Aligners find *where* two videos are most
-alike; this says whether that is alike enough to be a copy, so a query whose pictures no database
-video shows gets no segment however its similarity map looks.
+Aligners find *where* a query and a candidate are most alike; whether that is alike enough to be
+a copy depends on the media (on real footage unrelated pictures score high frame cosines). The
+evidence is therefore relative: the span's frame Chamfer similarity (each query frame of the span
+against the source span's frames, best cosine, averaged; features as extracted) minus the mean of
+the `background` highest Chamfer similarities of the same query frames to the query's *other*
+candidates (whole videos). A copy stands out from the other candidates; a look-alike does not.
+The candidates are the ones the candidate stage voted for, so the cost grows with them, not with
+the database. A logistic calibration of that contrast (`ndvr_jax.collection.fusion.Calibration`)
+gives the probability: fitted on annotated segments (`fit_segment_calibration`, `python -m
+ndvr_jax.localize ... --config.verify.fit_to=FILE`), shipped fitted on the dev set
+(`segment_calibration.json`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from ndvr_jax.collection.fusion import DEFAULT_CALIBRATION, Calibration, load_calibrations
+from ndvr_jax.collection.fusion import Calibration, fit_calibration
+from ndvr_jax.io.atomic import save_json_atomic
 from ndvr_jax.pdvr.segments import Segment
+
+DEFAULT_SEGMENT_CALIBRATION = Path(__file__).with_name("segment_calibration.json")
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -27,17 +37,54 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def span_chamfer(query: np.ndarray, source: np.ndarray, segment: Segment) -> float:
-    """Chamfer similarity of the segment's query frames to its source frames (frame units,
-    `[start, end)`; at least one frame each)."""
+def _span(x: np.ndarray, start: float, end: float) -> np.ndarray:
+    """Frames [start, end) (frame units, at least one frame, clipped to the video)."""
+    lo = min(max(int(math.floor(start)), 0), len(x) - 1)
+    return x[lo : max(int(math.ceil(end)), lo + 1)]
 
-    def frames(x: np.ndarray, start: float, end: float) -> np.ndarray:
-        lo = min(max(int(math.floor(start)), 0), len(x) - 1)
-        return x[lo : max(int(math.ceil(end)), lo + 1)]
 
-    q = _unit(frames(query, segment.query_start, segment.query_end))
-    r = _unit(frames(source, segment.source_start, segment.source_end))
-    return float((q @ r.T).max(axis=1).mean())
+def chamfer(query: np.ndarray, reference: np.ndarray) -> float:
+    """Each query frame's best cosine over the reference frames, averaged."""
+    return float((_unit(query) @ _unit(reference).T).max(axis=1).mean())
+
+
+def contrast(
+    query: np.ndarray,
+    segment: Segment,
+    source: np.ndarray,
+    others: Sequence[np.ndarray],
+    background: int = 5,
+) -> float:
+    """The segment's span Chamfer minus the mean of the `background` best Chamfer similarities
+    of its query frames to `others` (whole videos; none: minus 0)."""
+    frames = _span(query, segment.query_start, segment.query_end)
+    own = chamfer(frames, _span(source, segment.source_start, segment.source_end))
+    rest = sorted((chamfer(frames, o) for o in others if len(o)), reverse=True)[:background]
+    return own - (float(np.mean(rest)) if rest else 0.0)
+
+
+def segment_evidence(
+    segments: Sequence[Segment],
+    query: np.ndarray,
+    database: Sequence[np.ndarray],
+    candidates: Sequence[int],
+    background: int = 5,
+) -> np.ndarray:
+    """`contrast` of every segment (frame units, `source` a database index) against the query's
+    other candidates (database indices)."""
+    return np.array(
+        [
+            contrast(
+                query,
+                s,
+                database[s.source],
+                [database[i] for i in candidates if i != s.source],
+                background,
+            )
+            for s in segments
+        ],
+        np.float32,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,21 +93,55 @@ class Verifier:
 
     calibration: Calibration
     threshold: float = 0.5
+    background: int = 5
 
     @classmethod
-    def from_config(cls, calibration: str | os.PathLike, threshold: float) -> Verifier | None:
-        """`calibration`: "" (no verification: None), "shipped" or a calibration JSON."""
-        if not calibration:
+    def from_config(cls, verify: Mapping) -> Verifier | None:
+        """`verify.calibration`: "" (no verification: None), "shipped" or a calibration JSON
+        (`fit_segment_calibration`'s); `threshold`, `background` as the fields."""
+        if not verify.get("calibration"):
             return None
-        path = DEFAULT_CALIBRATION if calibration == "shipped" else calibration
-        return cls(load_calibrations(path)["visual"], threshold)
+        path = verify["calibration"]
+        path = DEFAULT_SEGMENT_CALIBRATION if path == "shipped" else Path(path)
+        data = json.loads(path.read_text())
+        return cls(
+            Calibration(data["slope"], data["intercept"]),
+            verify.get("threshold", 0.5),
+            data.get("background", 5),
+        )
 
     def keep(
-        self, segments: Sequence[Segment], query: np.ndarray, database: Sequence[np.ndarray]
+        self,
+        segments: Sequence[Segment],
+        query: np.ndarray,
+        database: Sequence[np.ndarray],
+        candidates: Sequence[int],
     ) -> list[Segment]:
-        """The segments (frame units, `source` a database index) that pass."""
+        """The segments that pass."""
         if not segments:
             return []
-        evidence = np.array([span_chamfer(query, database[s.source], s) for s in segments])
+        evidence = segment_evidence(segments, query, database, candidates, self.background)
         passed = self.calibration(evidence) >= self.threshold
         return [s for s, ok in zip(segments, passed, strict=True) if ok]
+
+
+def overlaps_truth(segment: Segment, truth: Sequence[Segment]) -> bool:
+    """Whether a segment (seconds) shares query time with an annotated segment of its source."""
+    return any(
+        t.source == segment.source
+        and min(t.query_end, segment.query_end) > max(t.query_start, segment.query_start)
+        for t in truth
+    )
+
+
+def fit_segment_calibration(
+    evidence: np.ndarray, labels: np.ndarray, path: str | os.PathLike, background: int, **meta
+) -> Calibration:
+    """Fits the contrast's calibration on labelled segments and saves it as JSON."""
+    calibration = fit_calibration(evidence, labels)
+    save_json_atomic(
+        path,
+        {**meta, **dataclasses.asdict(calibration), "background": background,
+         "segments": int(len(labels)), "copies": int(np.sum(labels))},
+    )  # fmt: skip
+    return calibration
