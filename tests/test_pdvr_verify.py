@@ -49,7 +49,9 @@ def test_verifier_keeps_copies_and_drops_look_alikes():
     real, false = Segment(0.0, 15.0, 0, 5.0, 20.0, 1.0), Segment(15.0, 30.0, 0, 0.0, 15.0, 1.0)
     assert contrast(query, real, source, [other]) > 0.3
     assert abs(contrast(query, false, source, [other])) < 0.05
-    assert verifier.keep([real, false], query, database, [0, 1]) == [real]
+    (kept,) = verifier.keep([real, false], query, database, [0, 1])
+    p = float(verifier.calibration(contrast(query, real, source, [other])))
+    assert kept[:5] == real[:5] and kept.score == pytest.approx(p * real.score, abs=1e-6)
     assert verifier.keep([], query, database, [0, 1]) == []
 
 

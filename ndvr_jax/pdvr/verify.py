@@ -1,12 +1,13 @@
 """The "no copy" decision: a localised segment is kept only if the calibrated probability that its
 query span copies its source span reaches `threshold`.
 
-Aligners find *where* a query and a candidate are most alike; whether that is alike enough to be
-a copy depends on the media (on real footage unrelated pictures score high frame cosines). The
-evidence is therefore relative: the span's frame Chamfer similarity (each query frame of the span
-against the source span's frames, best cosine, averaged; features as extracted) minus the mean of
-the `background` highest Chamfer similarities of the same query frames to the query's *other*
-candidates (whole videos). A copy stands out from the other candidates; a look-alike does not.
+Kept segments' scores are multiplied by that probability. Aligners find *where* a query and a
+candidate are most alike; whether that is alike enough to be a copy depends on the media (on
+real footage unrelated pictures score high frame cosines). The evidence is therefore relative:
+the span's frame Chamfer similarity (each query frame of the span against the source span's
+frames, best cosine, averaged; features as extracted) minus the mean of the `background` highest
+Chamfer similarities of the same query frames to the query's *other* candidates (whole videos).
+A copy stands out from the other candidates; a look-alike does not.
 The candidates are the ones the candidate stage voted for, so the cost grows with them, not with
 the database. A logistic calibration of that contrast (`ndvr_jax.collection.fusion.Calibration`)
 gives the probability: fitted on annotated segments (`fit_segment_calibration`, `python -m
@@ -117,12 +118,17 @@ class Verifier:
         database: Sequence[np.ndarray],
         candidates: Sequence[int],
     ) -> list[Segment]:
-        """The segments that pass."""
+        """The segments that pass, their scores multiplied by their copy probability (rankings such
+        as VSC's segment AP then weigh the calibrated evidence too)."""
         if not segments:
             return []
         evidence = segment_evidence(segments, query, database, candidates, self.background)
-        passed = self.calibration(evidence) >= self.threshold
-        return [s for s, ok in zip(segments, passed, strict=True) if ok]
+        p = self.calibration(evidence)
+        return [
+            s._replace(score=float(q) * s.score)
+            for s, q in zip(segments, p, strict=True)
+            if q >= self.threshold
+        ]
 
 
 def overlaps_truth(segment: Segment, truth: Sequence[Segment]) -> bool:
