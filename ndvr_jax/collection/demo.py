@@ -2,11 +2,12 @@
 score the query stages, write the duplicates report.
 
 On the demo (the main job's part) the calibration is fitted on half of the queries and the other
-half is scored; on the independent test set the shipped calibration (fitted on the demo) scores
-every query, so its quality is measured on media it never saw. Reported, with the queries ranked
-against the database videos: visual mAP (frame Chamfer of the re-ranked candidates) on DSVR,
-audio mAP (AuSiL) on DAVR, the fused probability's mAP on DSVR (`corroborate`) and DAVR (`any`),
-and the fused DSVR mAP against the share of the index that is re-ranked.
+half is scored; on the independent test set the shipped calibration (fitted on the dev set)
+scores every query, so its quality is measured on media it never saw. Reported, with the
+queries ranked against the database videos: visual mAP (frame Chamfer of the re-ranked
+candidates) on DSVR, audio mAP (AuSiL) on DAVR, the fused probability's mAP on DSVR
+(`corroborate`) and DAVR (`any`), and the fused DSVR mAP against the share of the index that is
+re-ranked.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ transformation class (`queries.json`; rows are `<modality>: <class>`):
     copies whose sound was kept).
 With `run_collection`, the collection search too (`ndvr_jax.collection.demo`): every video
 indexed with `index`'s settings (the features above are reused), all pairs queried with the
-shipped calibration (fitted on the demo, nothing fitted here), its stages' mAPs, the mAP against
+shipped calibration (fitted on the dev set, nothing fitted here), its stages' mAPs, the mAP against
 the re-ranked share, the calibration's quality on these pairs, and `collection/report.html`.
 Writes `<workdir>/results.md` and `results.json`.
 """

@@ -45,7 +45,9 @@ def _span(x: np.ndarray, start: float, end: float) -> np.ndarray:
 
 
 def chamfer(query: np.ndarray, reference: np.ndarray) -> float:
-    """Each query frame's best cosine over the reference frames, averaged."""
+    """Each query frame's best cosine over the reference frames, averaged (plain numpy: spans are
+    a few dozen frames of every length, where `ndvr_jax.chamfer`'s compiled blocks would
+    recompile per shape)."""
     return float((_unit(query) @ _unit(reference).T).max(axis=1).mean())
 
 
