@@ -9,8 +9,10 @@
         --config.ground_truth=demo_data/segments.json --config.output_dir=localize_run
 
 `--queries` / `--database` are `<id>\\t<feature path>` lists (the extract binary's
-`feature_files.txt` format). Optional: `--config.transition_model=<workdir>/transition_model.npz`
-from `python -m ndvr_jax.train --config=configs/transition_demo.py`. Writes per method
+`feature_files.txt` format); features extracted with `--config.zoom=3` (regional) localise a
+source shown inside another video. Optional:
+`--config.transition_model=<workdir>/transition_model.npz` from `python -m ndvr_jax.train
+--config=configs/transition_demo.py`. Writes per method
 `segments_<m>.json`, `matches_<m>.csv` (VSC), `boxes_<m>.json` (VCSL), `timelines/<query>.png`
 and `summary.json`. `:runlocal` is the same with fewer stitched queries when fitting is on.
 """
@@ -71,9 +73,11 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     )
     # The "no copy" decision (`ndvr_jax.pdvr.verify`): calibration "shipped" (fitted on the dev
     # set's segments), a calibration JSON, or "" (keep every segment the aligners find);
-    # fit_to=FILE fits one on this run's segments and ground truth (and uses it).
+    # fit_to=FILE fits one on this run's segments and ground truth (and uses it). duplicates=True
+    # leaves database videos that copy the source span themselves out of the background (helps
+    # where the database holds near-duplicates, as the demo's; lowered F1 on the dev set).
     config.verify = ml_collections.ConfigDict(
-        dict(calibration="shipped", threshold=0.5, background=5, fit_to="")
+        dict(calibration="shipped", threshold=0.5, background=5, duplicates=False, fit_to="")
     )
     config.tn = ml_collections.ConfigDict(
         dict(top_k=3, max_step=10, min_sim=0.3, min_length=5, max_iou=0.3)

@@ -16,6 +16,7 @@ from ndvr_jax.io.store import write_id_path_list
 from ndvr_jax.pdvr import formats
 from ndvr_jax.pdvr.candidates import vote_candidates
 from ndvr_jax.pdvr.evaluate import evaluate_segments
+from ndvr_jax.pdvr.frames import similarity_map
 from ndvr_jax.pdvr.localize import Localizer, load_videos, localize
 from ndvr_jax.pdvr.model import TransitionNet, save_model
 from ndvr_jax.pdvr.segments import Segment
@@ -154,3 +155,52 @@ def test_localize_configs_build():
     for arg in ("", "runlocal"):
         config = load_config_file(CONFIG, arg)
         assert set(config.methods) == {"vfrm", "tn", "dp"} and config.tn.top_k == 3
+
+
+def test_similarity_map_of_regional_frames_matches_loops():
+    rng = np.random.default_rng(3)
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
+    query, reference = unit(rng.normal(size=(4, 3, 8))), unit(rng.normal(size=(5, 3, 8)))
+    got = similarity_map(query, reference, margin=0.02)
+    for t in range(4):
+        for s in range(5):
+            sim = query[t] @ reference[s].T  # [R, U]
+            want = max(sim[0, 0], sim[1:, 0].max() - 0.02, sim[0, 1:].max() - 0.02)
+            assert got[t, s] == pytest.approx(want, abs=1e-5)
+    np.testing.assert_allclose(similarity_map(query[:, 0], reference[:, 0]),
+                               query[:, 0] @ reference[:, 0].T, atol=1e-6)  # fmt: skip
+    with pytest.raises(ValueError, match="same settings"):
+        similarity_map(query, reference[:, 0])
+
+
+def test_localize_finds_a_source_shown_inside_another_video_with_regional_frames(tmp_path):
+    """Regional features `[T, R, D]`: a query whose whole frames show a foreign video and whose
+    region 1 shows db3 (picture-in-picture) is localised on db3; its whole frames alone are not."""
+    rng = np.random.default_rng(4)
+    whole = synthetic_videos(6, 40, 32, seed=5)
+    regions = lambda v: np.stack([v, *(_noisy(v[::-1], rng, 1.0) for _ in range(2))], axis=1)
+    db = {f"db{i}": regions(v) for i, v in enumerate(whole[:5])}
+    inset = np.stack([whole[5][:30], _noisy(whole[3][5:35], rng), _noisy(whole[5][:30], rng)], 1)
+    truth = [{"query": "pip", **Segment(0.0, 7.5, "db3", 1.25, 8.75, 1.0)._asdict(),
+              "modality": "video"}]  # fmt: skip
+    (tmp_path / "segments.json").write_text(json.dumps(truth))
+    config = load_config_file(CONFIG, "runlocal")
+    config.update(ground_truth=str(tmp_path / "segments.json"), timelines=False)
+    config.vfrm.weights.update(
+        w_continuity=3.0, bias=-5.0, memory_rate=0.1, memory_retain=0.0, belief_retain=0.0
+    )
+    found = {}
+    for name, query, database in [
+        ("regional", inset, db),
+        ("whole", inset[:, 0], {k: v[:, 0] for k, v in db.items()}),
+    ]:
+        root = tmp_path / name
+        root.mkdir()
+        config.output_dir = str(root / "out")
+        summary = localize(
+            config, _write(root, "q.txt", {"pip": query}), _write(root, "db.txt", database)
+        )
+        found[name] = summary["scores"]["all"]["vfrm"]
+    assert found["regional"]["sources"]["sources_found"] == 1
+    assert found["regional"]["vcsl"]["f1"] > 0.8
+    assert found["whole"]["sources"]["sources_found"] == 0

@@ -11,7 +11,7 @@ from ndvr_jax.collection.fusion import Calibration
 from ndvr_jax.config_files import load_config_file
 from ndvr_jax.pdvr.localize import localize
 from ndvr_jax.pdvr.segments import Segment
-from ndvr_jax.pdvr.verify import Verifier, chamfer, contrast, overlaps_truth
+from ndvr_jax.pdvr.verify import Verifier, chamfer, contrast, copies_of, overlaps_truth
 from tests.test_pdvr_localize import CONFIG, benchmark  # noqa: F401 (fixture)
 
 
@@ -90,3 +90,29 @@ def test_fitted_decision_removes_the_no_copy_segment(benchmark, tmp_path):  # no
     for method in config.methods:
         assert verified[method]["negative_queries_with_segments"] == 0, method
         assert verified[method]["sources"]["sources_found"] == 3, method
+
+
+def test_duplicates_of_the_source_leave_the_background():
+    rng = np.random.default_rng(2)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)
+    source = unit(rng.normal(size=(20, 32)))
+    twin = unit(source + 0.05 * rng.normal(size=source.shape))  # the database's own copy
+    unrelated = [unit(rng.normal(size=(20, 32))) for _ in range(4)]
+    query = unit(source + 0.1 * rng.normal(size=source.shape))
+    segment = Segment(0.0, 20.0, 0, 0.0, 20.0, 1.0)
+    others = [twin, *unrelated]
+    flags = copies_of(source, others, background=5, cutoff=0.3)
+    assert flags == [True, False, False, False, False]
+    plain = contrast(query, segment, source, others)
+    deduplicated = contrast(query, segment, source, others, duplicate_cutoff=0.3)
+    own = chamfer(query, source)
+    expected = own - np.mean([chamfer(query, o) for o in unrelated])
+    assert deduplicated == pytest.approx(expected, abs=1e-5) and deduplicated > plain + 0.1
+    # Without duplicates among the others, nothing is left out.
+    assert contrast(query, segment, source, unrelated, duplicate_cutoff=0.3) == pytest.approx(
+        contrast(query, segment, source, unrelated), abs=1e-6
+    )
+    verifier = Verifier(Calibration(slope=50.0, intercept=-5.0), duplicates=True)
+    assert verifier.duplicate_cutoff == pytest.approx(0.1)
+    (kept,) = verifier.keep([segment], query, [source, *others], [0, 1, 2, 3, 4, 5])
+    assert kept.score == pytest.approx(float(verifier.calibration(deduplicated)), abs=1e-5)

@@ -25,14 +25,22 @@ def vote_candidates(
     min_votes: int = 3,
     mesh: Mesh | None = None,
 ) -> list[list[tuple[int, int]]]:
-    """Per query, `(database index, votes)` of its candidates, most votes first."""
-    frames = np.concatenate(database)
-    owner = np.repeat(np.arange(len(database)), [len(v) for v in database])
-    top = search_top_k(np.concatenate(queries), frames, min(k, len(frames)), mesh=mesh).index
+    """Per query, `(database index, votes)` of its candidates, most votes first.
+
+    Regional frames `[T, R, D]` search region by region (every region of a query frame against
+    every region of the database's), and a frame votes for the videos any of its regions found."""
+    regions = queries[0].shape[1] if queries[0].ndim == 3 else 1
+    flat = lambda x: x.reshape(-1, x.shape[-1])
+    frames = np.concatenate([flat(v) for v in database])
+    owner = np.repeat(np.arange(len(database)), [flat(v).shape[0] for v in database])
+    top = search_top_k(
+        np.concatenate([flat(q) for q in queries]), frames, min(k, len(frames)), mesh=mesh
+    ).index
+    top = top.reshape(-1, regions * top.shape[1])  # [query frames, regions · k]
     bounds = np.cumsum([0, *(len(q) for q in queries)])
     out = []
     for start, end in zip(bounds[:-1], bounds[1:], strict=True):
-        videos = owner[top[start:end]]  # [T, k]
+        videos = owner[top[start:end]]  # [T, regions · k]
         hits = np.zeros((end - start, len(database)), bool)
         hits[np.arange(end - start)[:, None], videos] = True
         votes = hits.sum(0)

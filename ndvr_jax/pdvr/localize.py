@@ -1,7 +1,8 @@
 """Database-wide copy localisation: which database videos, and which time spans, every part of
 each query copies.
 
-1. Frame features are centred on the database's mean frame and L2-normalised (cosine maps).
+1. Frame features, whole-frame `[T, D]` or regional `[T, R, D]` (`frames.similarity_map`), are
+   centred on the database's mean frame and L2-normalised.
 2. Candidate stage (`candidates.vote_candidates`): k-NN of every query frame over all database
    frames, votes per video, the top candidates per query.
 3. VFRM over all of a query's candidates at once (batched over queries, sharded over devices),
@@ -32,6 +33,7 @@ from ndvr_jax.pdvr import formats
 from ndvr_jax.pdvr.aligners import make_aligner
 from ndvr_jax.pdvr.candidates import vote_candidates
 from ndvr_jax.pdvr.evaluate import evaluate_methods, format_table
+from ndvr_jax.pdvr.frames import similarity_map, whole_frames
 from ndvr_jax.pdvr.model import cut_probabilities, load_model
 from ndvr_jax.pdvr.segments import MergeRule, Segment, merge_segments, to_seconds
 from ndvr_jax.pdvr.stitching import load_features, stitch_query
@@ -91,7 +93,7 @@ class Localizer:
         self.config = config
         self.mesh = sharding.make_mesh(config.num_devices)
         frames = np.concatenate([v.frames for v in database])
-        self.mean = frames.mean(0) if config.center else np.zeros(frames.shape[1], np.float32)
+        self.mean = frames.mean(0) if config.center else np.zeros(frames.shape[1:], np.float32)
         self.raw = [v.frames for v in database]
         self.database = [normalise(x, self.mean) for x in self.raw]
         self.transition = load_model(config.transition_model) if config.transition_model else None
@@ -105,8 +107,8 @@ class Localizer:
     def cut_prob(self, raw: np.ndarray) -> np.ndarray:
         """Cut probabilities of a query's frames (features as extracted)."""
         if self.transition is not None:
-            return cut_probabilities(self.transition, raw)
-        return cut_from_features(normalise(raw, self.mean), **self.config.cut)
+            return cut_probabilities(self.transition, whole_frames(raw))
+        return cut_from_features(whole_frames(normalise(raw, self.mean)), **self.config.cut)
 
     def _batch(self, raw_queries, candidates, rows: int):
         """VFRM inputs of a few queries: sims [B, T, C, R], ref mask, cut probabilities, padded
@@ -125,7 +127,7 @@ class Localizer:
             cut[b, : len(q)] = cuts[b]
             for c, (i, _) in enumerate(cands):
                 ref = self.database[i]
-                sims[b, : len(q), c, : len(ref)] = q @ ref.T
+                sims[b, : len(q), c, : len(ref)] = similarity_map(q, ref)
                 mask[b, c, : len(ref)] = True
         return sims, mask, cut
 
@@ -191,7 +193,7 @@ class Localizer:
             [
                 Segment(b.q_start, b.q_end, i, b.r_start, b.r_end, b.score)
                 for i, _ in cands
-                for b in aligner.align(q @ self.database[i].T)
+                for b in aligner.align(similarity_map(q, self.database[i]))
             ]
             for q, cands in zip(queries, candidates, strict=True)
         ]
@@ -209,26 +211,46 @@ def _fit_verifier(
     verify, found, queries, database, localizer, voted, truth, fitted_on: str
 ) -> Verifier:
     """Fits the no-copy decision's calibration on the first method's unverified segments,
-    labelled by the ground truth; saves it to `verify.fit_to`."""
+    labelled by the ground truth; saves it to `verify.fit_to`. With `verify.duplicates` the
+    evidence leaves the sources' own copies out of the background, by the cut-off of a first fit
+    without that (then fitted again)."""
     if truth is None:
         raise ValueError("verify.fit_to needs ground_truth (annotated segments)")
-    evidence, labels = [], []
-    for q, segments, ids in zip(queries, found, voted, strict=True):
-        evidence.append(
-            segment_evidence(segments, q.frames, localizer.raw, ids, verify.get("background", 5))
-        )
-        labels += [
+    background = verify.get("background", 5)
+    labels = np.asarray(
+        [
             overlaps_truth(
                 to_seconds(s, q.times, database[s.source].times, database[s.source].id),
                 truth.get(q.id, []),
             )
+            for q, segments in zip(queries, found, strict=True)
             for s in segments
         ]
-    calibration = fit_segment_calibration(
-        np.concatenate(evidence), np.asarray(labels), verify.fit_to,
-        verify.get("background", 5), fitted_on=fitted_on,
-    )  # fmt: skip
-    return Verifier(calibration, verify.get("threshold", 0.5), verify.get("background", 5))
+    )
+
+    def fitted(duplicate_cutoff: float | None) -> Verifier:
+        evidence = np.concatenate(
+            [
+                segment_evidence(
+                    segments, q.frames, localizer.raw, ids, background, duplicate_cutoff
+                )
+                for q, segments, ids in zip(queries, found, voted, strict=True)
+            ]
+        )
+        calibration = fit_segment_calibration(
+            evidence, labels, verify.fit_to, background, fitted_on=fitted_on,
+            duplicates=duplicate_cutoff is not None,
+        )  # fmt: skip
+        return Verifier(
+            calibration, verify.get("threshold", 0.5), background, duplicate_cutoff is not None
+        )
+
+    verifier = fitted(None)
+    return (
+        fitted(verifier.calibration.threshold(verifier.threshold))
+        if verify.get("duplicates", False)
+        else verifier
+    )
 
 
 def localize(
@@ -292,7 +314,9 @@ def localize(
             rows = {m: results[m][q.id] for m in config.methods}
             if truth is not None:
                 rows["truth"] = truth.get(q.id, [])
-            curves = {database[i].id: (f @ localizer.database[i].T).max(1) for i, _ in cands}
+            curves = {
+                database[i].id: similarity_map(f, localizer.database[i]).max(1) for i, _ in cands
+            }
             plot_timeline(out_dir / "timelines" / f"{q.id}.png", q.id, rows, q.times, curves)
     save_json_atomic(out_dir / "summary.json", summary)
     return summary

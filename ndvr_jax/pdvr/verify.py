@@ -28,6 +28,7 @@ import numpy as np
 
 from ndvr_jax.collection.fusion import Calibration, fit_calibration
 from ndvr_jax.io.atomic import save_json_atomic
+from ndvr_jax.pdvr.frames import similarity_map
 from ndvr_jax.pdvr.segments import Segment
 
 DEFAULT_SEGMENT_CALIBRATION = Path(__file__).with_name("segment_calibration.json")
@@ -45,10 +46,28 @@ def _span(x: np.ndarray, start: float, end: float) -> np.ndarray:
 
 
 def chamfer(query: np.ndarray, reference: np.ndarray) -> float:
-    """Each query frame's best cosine over the reference frames, averaged (plain numpy: spans are
-    a few dozen frames of every length, where `ndvr_jax.chamfer`'s compiled blocks would
+    """Each query frame's best similarity over the reference frames, averaged (whole-frame or
+    regional frames, `ndvr_jax.pdvr.frames.similarity_map`; plain numpy for whole frames: spans
+    are a few dozen frames of every length, where `ndvr_jax.chamfer`'s compiled blocks would
     recompile per shape)."""
-    return float((_unit(query) @ _unit(reference).T).max(axis=1).mean())
+    return float(similarity_map(_unit(query), _unit(reference)).max(axis=1).mean())
+
+
+def _background(frames: np.ndarray, others: Sequence[np.ndarray], background: int) -> float:
+    """The mean of the `background` best Chamfer similarities of `frames` to `others` (none: 0)."""
+    rest = sorted((chamfer(frames, o) for o in others if len(o)), reverse=True)[:background]
+    return float(np.mean(rest)) if rest else 0.0
+
+
+def copies_of(span: np.ndarray, others: Sequence[np.ndarray], background: int, cutoff: float):
+    """Which of `others` copy `span` themselves: their Chamfer similarity to it minus the
+    background of the rest passes `cutoff` (the decision's own threshold, applied to a source)."""
+    sims = [chamfer(span, o) if len(o) else -1.0 for o in others]
+    flags = []
+    for i, s in enumerate(sims):
+        rest = sorted((r for j, r in enumerate(sims) if j != i and r > -1.0), reverse=True)
+        flags.append(s - (float(np.mean(rest[:background])) if rest else 0.0) >= cutoff)
+    return flags
 
 
 def contrast(
@@ -57,13 +76,20 @@ def contrast(
     source: np.ndarray,
     others: Sequence[np.ndarray],
     background: int = 5,
+    duplicate_cutoff: float | None = None,
 ) -> float:
     """The segment's span Chamfer minus the mean of the `background` best Chamfer similarities
-    of its query frames to `others` (whole videos; none: minus 0)."""
+    of its query frames to `others` (whole videos; none: minus 0).
+
+    With `duplicate_cutoff`, others that copy the source span themselves (`copies_of`) are left
+    out of the background: a query that copies a source resembles the source's own duplicates in
+    the database just as much, which is no evidence against the copy."""
     frames = _span(query, segment.query_start, segment.query_end)
-    own = chamfer(frames, _span(source, segment.source_start, segment.source_end))
-    rest = sorted((chamfer(frames, o) for o in others if len(o)), reverse=True)[:background]
-    return own - (float(np.mean(rest)) if rest else 0.0)
+    span = _span(source, segment.source_start, segment.source_end)
+    if duplicate_cutoff is not None:
+        flags = copies_of(span, others, background, duplicate_cutoff)
+        others = [o for o, duplicate in zip(others, flags, strict=True) if not duplicate]
+    return chamfer(frames, span) - _background(frames, others, background)
 
 
 def segment_evidence(
@@ -72,6 +98,7 @@ def segment_evidence(
     database: Sequence[np.ndarray],
     candidates: Sequence[int],
     background: int = 5,
+    duplicate_cutoff: float | None = None,
 ) -> np.ndarray:
     """`contrast` of every segment (frame units, `source` a database index) against the query's
     other candidates (database indices)."""
@@ -83,6 +110,7 @@ def segment_evidence(
                 database[s.source],
                 [database[i] for i in candidates if i != s.source],
                 background,
+                duplicate_cutoff,
             )
             for s in segments
         ],
@@ -97,11 +125,19 @@ class Verifier:
     calibration: Calibration
     threshold: float = 0.5
     background: int = 5
+    duplicates: bool = False  # leave the source's own copies out of the background
+
+    @property
+    def duplicate_cutoff(self) -> float | None:
+        """The contrast at which a database video counts as a copy of a source span (None: the
+        background keeps every other candidate)."""
+        return self.calibration.threshold(self.threshold) if self.duplicates else None
 
     @classmethod
     def from_config(cls, verify: Mapping) -> Verifier | None:
         """`verify.calibration`: "" (no verification: None), "shipped" or a calibration JSON
-        (`fit_segment_calibration`'s); `threshold`, `background` as the fields."""
+        (`fit_segment_calibration`'s); `threshold` and `duplicates` as the fields, `background` from
+        the calibration."""
         if not verify.get("calibration"):
             return None
         path = verify["calibration"]
@@ -111,6 +147,7 @@ class Verifier:
             Calibration(data["slope"], data["intercept"]),
             verify.get("threshold", 0.5),
             data.get("background", 5),
+            verify.get("duplicates", False),
         )
 
     def keep(
@@ -124,7 +161,9 @@ class Verifier:
         as VSC's segment AP then weigh the calibrated evidence too)."""
         if not segments:
             return []
-        evidence = segment_evidence(segments, query, database, candidates, self.background)
+        evidence = segment_evidence(
+            segments, query, database, candidates, self.background, self.duplicate_cutoff
+        )
         p = self.calibration(evidence)
         return [
             s._replace(score=float(q) * s.score)
