@@ -8,7 +8,6 @@ a source shown small inside the query (picture-in-picture) still aligns frame by
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 
 from ndvr_jax.regional.similarity import frame_similarity
@@ -33,5 +32,5 @@ def similarity_map(
         )
     if query.ndim == 2:
         return query @ reference.T
-    sim = jnp.einsum("trd,sud->tsru", query, reference)
-    return np.asarray(frame_similarity(sim, "inset", margin))
+    sim = np.einsum("trd,sud->tsru", query, reference, optimize=True)
+    return frame_similarity(sim, "inset", margin, xp=np)  # numpy: maps of every shape

@@ -32,17 +32,19 @@ from ndvr_jax.search import l2_normalize
 FRAME_SIMILARITIES = ("visil", "symmetric", "inset")
 
 
-def frame_similarity(sim: jax.Array, mode: str, margin: float = 0.0) -> jax.Array:
+def frame_similarity(sim: jax.Array, mode: str, margin: float = 0.0, xp=jnp) -> jax.Array:
     """Reduces region similarities `[..., R, U]` (query regions, reference regions) to `[...]`
-    (`margin`: `inset` only)."""
+    (`margin`: `inset` only; `xp`: `jax.numpy`, or `numpy` for arrays of many shapes that would
+    each compile)."""
     if mode == "visil":
-        return jnp.mean(jnp.max(sim, axis=-1), axis=-1)
+        return xp.mean(xp.max(sim, axis=-1), axis=-1)
     if mode == "symmetric":
-        return 0.5 * (frame_similarity(sim, "visil") + jnp.mean(jnp.max(sim, axis=-2), axis=-1))
+        visil = frame_similarity(sim, "visil", xp=xp)
+        return 0.5 * (visil + xp.mean(xp.max(sim, axis=-2), axis=-1))
     if mode == "inset":
-        regions = jnp.maximum(jnp.max(sim[..., 1:, 0], -1, initial=-jnp.inf),
-                              jnp.max(sim[..., 0, 1:], -1, initial=-jnp.inf))  # fmt: skip
-        return jnp.maximum(sim[..., 0, 0], regions - margin)
+        regions = xp.maximum(xp.max(sim[..., 1:, 0], -1, initial=-xp.inf),
+                             xp.max(sim[..., 0, 1:], -1, initial=-xp.inf))  # fmt: skip
+        return xp.maximum(sim[..., 0, 0], regions - margin)
     raise ValueError(f"frame similarity must be one of {FRAME_SIMILARITIES}, got {mode!r}")
 
 
