@@ -59,7 +59,9 @@ def _background(frames: np.ndarray, others: Sequence[np.ndarray], background: in
     return float(np.mean(rest)) if rest else 0.0
 
 
-def copies_of(span: np.ndarray, others: Sequence[np.ndarray], background: int, cutoff: float):
+def copies_of(
+    span: np.ndarray, others: Sequence[np.ndarray], background: int, cutoff: float
+) -> list[bool]:
     """Which of `others` copy `span` themselves: their Chamfer similarity to it minus the
     background of the rest passes `cutoff` (the decision's own threshold, applied to a source)."""
     sims = [chamfer(span, o) if len(o) else -1.0 for o in others]
