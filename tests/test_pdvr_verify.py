@@ -116,3 +116,16 @@ def test_duplicates_of_the_source_leave_the_background():
     assert verifier.duplicate_cutoff == pytest.approx(0.1)
     (kept,) = verifier.keep([segment], query, [source, *others], [0, 1, 2, 3, 4, 5])
     assert kept.score == pytest.approx(float(verifier.calibration(deduplicated)), abs=1e-5)
+
+
+def test_fit_with_duplicates_records_it_and_keeps_the_sources(benchmark, tmp_path):  # noqa: F811
+    root, queries, database = benchmark
+    config = load_config_file(CONFIG, "runlocal")
+    config.update(output_dir=str(tmp_path / "out"), ground_truth=str(root / "segments.json"))
+    config.update(timelines=False, methods=("vfrm",))
+    config.verify.update(fit_to=str(tmp_path / "fitted.json"), duplicates=True)
+    verified = localize(config, queries, database)["scores"]["all"]["vfrm"]
+    fitted = json.loads((tmp_path / "fitted.json").read_text())
+    assert fitted["duplicates"] is True and fitted["slope"] > 0
+    assert verified["sources"]["sources_found"] == 3
+    assert verified["negative_queries_with_segments"] == 0

@@ -27,6 +27,7 @@ import ml_collections
 import numpy as np
 
 from ndvr_jax import sharding
+from ndvr_jax.collection.fusion import fit_calibration
 from ndvr_jax.io.atomic import save_json_atomic
 from ndvr_jax.io.store import read_id_path_list
 from ndvr_jax.pdvr import formats
@@ -228,8 +229,8 @@ def _fit_verifier(
         ]
     )
 
-    def fitted(duplicate_cutoff: float | None) -> Verifier:
-        evidence = np.concatenate(
+    def evidence(duplicate_cutoff: float | None) -> np.ndarray:
+        return np.concatenate(
             [
                 segment_evidence(
                     segments, q.frames, localizer.raw, ids, background, duplicate_cutoff
@@ -237,20 +238,16 @@ def _fit_verifier(
                 for q, segments, ids in zip(queries, found, voted, strict=True)
             ]
         )
-        calibration = fit_segment_calibration(
-            evidence, labels, verify.fit_to, background, fitted_on=fitted_on,
-            duplicates=duplicate_cutoff is not None,
-        )  # fmt: skip
-        return Verifier(
-            calibration, verify.get("threshold", 0.5), background, duplicate_cutoff is not None
-        )
 
-    verifier = fitted(None)
-    return (
-        fitted(verifier.calibration.threshold(verifier.threshold))
-        if verify.get("duplicates", False)
-        else verifier
-    )
+    threshold = verify.get("threshold", 0.5)
+    cutoff = None
+    if verify.get("duplicates", False):
+        cutoff = fit_calibration(evidence(None), labels).threshold(threshold)
+    calibration = fit_segment_calibration(
+        evidence(cutoff), labels, verify.fit_to, background, fitted_on=fitted_on,
+        duplicates=cutoff is not None,
+    )  # fmt: skip
+    return Verifier(calibration, threshold, background, cutoff is not None)
 
 
 def localize(

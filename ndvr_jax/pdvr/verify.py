@@ -47,9 +47,9 @@ def _span(x: np.ndarray, start: float, end: float) -> np.ndarray:
 
 def chamfer(query: np.ndarray, reference: np.ndarray) -> float:
     """Each query frame's best similarity over the reference frames, averaged (whole-frame or
-    regional frames, `ndvr_jax.pdvr.frames.similarity_map`; plain numpy for whole frames: spans
-    are a few dozen frames of every length, where `ndvr_jax.chamfer`'s compiled blocks would
-    recompile per shape)."""
+    regional frames, `ndvr_jax.pdvr.frames.similarity_map`, in plain numpy: spans are a few dozen
+    frames of every length, where `ndvr_jax.chamfer`'s compiled blocks would recompile per
+    shape)."""
     return float(similarity_map(_unit(query), _unit(reference)).max(axis=1).mean())
 
 
