@@ -31,6 +31,11 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     # 0: off; n: also the MAC of n x n overlapping zoomed crops (n = 3: half-size crops), appended
     # as regions; 1 + n*n backbone runs a frame. For picture-in-picture (a source shown small).
     config.zoom = 0
+    # Also the MAC of each frame's picture-in-picture inset, found as a rectangle of fixed edges
+    # over windows of `inset_window_s` seconds (`ndvr_jax.regional.insets`), appended as the last
+    # region (the frame again where none is found); one more backbone run a frame.
+    config.insets = False
+    config.inset_window_s = 8.0
     config.dtype = "float32"  # float32 | bfloat16 (compute dtype)
     # Images (or Mel windows) per device that the backbone runs on at a time, looped inside the
     # jitted batch: "auto" (CPU: 2, for cache locality; GPU/TPU: the whole batch), "0" (the whole

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from absl import app, flags
 
+from ndvr_jax.ausil.model import PCAWhitening
 from ndvr_jax.io import console
 from ndvr_jax.regional.features import fit_region_whitening
 
@@ -22,6 +23,7 @@ _FEATURES = flags.DEFINE_string("features", None, "Feature list of regional ([T,
 _OUTPUT = flags.DEFINE_string("output", "region_pca.npz", "Where to write the whitening.")
 _COMPONENTS = flags.DEFINE_integer("components", 0, "Components to keep (0: all, at most D).")
 _MAX_VECTORS = flags.DEFINE_integer("max_vectors", 200_000, "Region vectors sampled to fit on.")
+_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "float16"], "Stored precision.")
 
 
 def main(argv: Sequence[str]) -> None:
@@ -33,7 +35,8 @@ def main(argv: Sequence[str]) -> None:
         pca = fit_region_whitening(_FEATURES.value, _COMPONENTS.value or None, _MAX_VECTORS.value)
     except console.USAGE_ERRORS as e:
         console.exit_with_error(e)
-    pca.save(_OUTPUT.value)
+    stored = PCAWhitening(pca.mean.astype(_DTYPE.value), pca.weights.astype(_DTYPE.value))
+    stored.save(_OUTPUT.value)
     print(f"region whitening {pca.weights.shape} in {_OUTPUT.value}")
 
 

@@ -5,11 +5,13 @@
 strides of 1/(n+1) (n = 3: half-size crops at 0, 1/4, 1/2), resized back to the frame's size.
 `ZoomViews` runs a backbone on every frame and its crops in one call; `view_pool` turns its
 activations into `[B, R, D]`: the frame's regional MAC, then each crop's whole MAC.
+`InsetViews` and `inset_pool` append one more region: the MAC of the frame's detected
+picture-in-picture inset (`ndvr_jax.regional.insets`), cropped before the batch is encoded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -64,3 +66,27 @@ def view_pool(activations: Sequence[jax.Array], grid: int, zoom: int) -> jax.Arr
     frames = regional_mac([a[:, 0] for a in split], grid)
     crops = mac([a[:, 1:].reshape(-1, *a.shape[2:]) for a in split])
     return jnp.concatenate([frames, crops.reshape(len(frames), zoom * zoom, -1)], axis=1)
+
+
+class InsetViews(nnx.Module):
+    """Items `[B, 2, H, W, C]`, a frame and its inset view (`ndvr_jax.regional.insets.
+    inset_views`): `frames` (any frame model) runs on the frames, `backbone` on the insets."""
+
+    def __init__(self, frames: nnx.Module, backbone: nnx.Module):
+        self.frames = frames
+        self.backbone = backbone
+
+    def __call__(self, images: jax.Array) -> tuple[list[jax.Array], list[jax.Array]]:
+        return self.frames(images[:, 0]), self.backbone(images[:, 1])
+
+
+def inset_pool(
+    activations: tuple[Sequence[jax.Array], Sequence[jax.Array]],
+    frame_pool: Callable[[Sequence[jax.Array]], jax.Array],
+) -> jax.Array:
+    """`InsetViews` activations -> `[B, R + 1, D]`: the frames' features by `frame_pool` (`[B, D]`
+    read as R = 1), then the whole MAC of each inset view."""
+    frames, insets = activations
+    features = frame_pool(frames)
+    features = features[:, None] if features.ndim == 2 else features
+    return jnp.concatenate([features, mac(insets)[:, None]], axis=1)

@@ -38,8 +38,9 @@ def compute_views(config: ml_collections.ConfigDict) -> tuple[np.ndarray, np.nda
     """Global vectors `[N, D]` of each readable video and its copies, their group labels `[N]`
     (the video's index) and the ids of the videos; unreadable files are skipped (logged)."""
     extract = config.extract
-    if extract.get("regions") or extract.get("zoom"):
-        raise ValueError("self-supervised DML takes whole-frame MAC (extract.regions = zoom = 0)")
+    if extract.get("regions") or extract.get("zoom") or extract.get("insets"):
+        raise ValueError("self-supervised DML takes whole-frame MAC (extract.regions = zoom = 0, "
+                         "insets off)")  # fmt: skip
     model, pool = frame_model(extract)
     encoder = BatchEncoder(
         model, pool, sharding.make_mesh(1), extract.batch_size, extract.micro_batch

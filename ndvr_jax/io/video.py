@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import av
 import numpy as np
+from PIL import Image
 
 RESIZE_MODES = ("pad", "crop")
 
@@ -68,6 +69,13 @@ def fit_to_square(image: np.ndarray, size: int, mode: str) -> np.ndarray:
         return canvas
     top, left = (h - size) // 2, (w - size) // 2
     return np.ascontiguousarray(image[top : top + size, left : left + size])
+
+
+def square_image(image: np.ndarray, size: int, mode: str) -> np.ndarray:
+    """Any uint8 `[h, w, 3]` image scaled (bilinear) and placed on the canvas as frames are."""
+    width, height = _scaled_size(image.shape[1], image.shape[0], size, mode)
+    scaled = Image.fromarray(np.ascontiguousarray(image)).resize((width, height), Image.BILINEAR)
+    return fit_to_square(np.asarray(scaled), size, mode)
 
 
 def check_media_file(

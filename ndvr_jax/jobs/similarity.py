@@ -4,8 +4,8 @@ Systems (`SYSTEMS`):
   global   cosine (or `distance`: `1 − d / max d`) of ndvr-dml's global video vectors;
   chamfer  frame-level Chamfer similarity of the frame features (`ndvr_jax.chamfer`);
   regional region Chamfer of regional MAC `[T, R, D]` (`--config.regions=3` at extraction;
-           `ndvr_jax.regional.similarity`, `region_frames` its frame similarity, optional
-           `region_pca` whitening from `python -m ndvr_jax.fit_region_pca`);
+           `ndvr_jax.regional.similarity`, `region_frames` its frame similarity, `region_pca`
+           its whitening: the shipped one, one fitted on the database, or a saved one);
   dml      a trained DML network (`model_dir`: a DML training workdir), early or late fusion;
   ausil    AuSiL on audio segment features (`model_dir`: an AuSiL workdir with
            `ausil_model.npz`, or only `pca.npz`, or `untrained`: PCA + Chamfer); without
@@ -62,7 +62,9 @@ def default_similarity_config() -> ml_collections.ConfigDict:
             output="similarities.json",
             top_k=0,  # keep the best k per query (0: all)
             region_frames="inset",  # regional: inset | visil | symmetric (frame similarity)
-            region_pca="",  # regional: whitening .npz from `python -m ndvr_jax.fit_region_pca`
+            # regional whitening: "default" (shipped), "database" (fitted on the database), ""
+            # (none) or an .npz from `python -m ndvr_jax.fit_region_pca`
+            region_pca="default",
             region_margin=0.01,  # regional inset: what a region match must beat whole frames by
         )
     )

@@ -15,6 +15,10 @@ from ndvr_jax.ausil.model import PCAWhitening, fit_pca_whitening
 from ndvr_jax.data.feature_lists import FeatureError, check_frame_features
 from ndvr_jax.io.store import read_id_path_list
 
+# Components of a whitening fitted on a database (`--region_pca=database`); at most D and the
+# number of vectors less one.
+DATABASE_COMPONENTS = 512
+
 
 def load_region_features(path: str | os.PathLike, video_id: str | None = None) -> np.ndarray:
     """One video's regional MAC `[T, R, D]` float32 (whole-frame `[T, D]` reads as R = 1)."""
@@ -46,14 +50,25 @@ def fit_region_whitening(
 ) -> PCAWhitening:
     """Whitening fitted on the region vectors of the videos of a `<id>\\t<path>` feature list
     (at most `max_vectors` of them, drawn uniformly with `seed`); at most D components."""
-    vectors = []
-    for video_id, path in read_id_path_list(feature_list):
-        features = load_region_features(path, video_id)
-        vectors.append(features.reshape(-1, features.shape[-1]))
-    if not vectors:
+    videos = [load_region_features(path, v) for v, path in read_id_path_list(feature_list)]
+    if not videos:
         raise FeatureError(f"feature list {os.fspath(feature_list)} names no videos")
+    return fit_whitening_on(videos, n_components, max_vectors, seed)
+
+
+def fit_whitening_on(
+    videos: list[np.ndarray],
+    n_components: int | None = DATABASE_COMPONENTS,
+    max_vectors: int = 200_000,
+    seed: int = 0,
+) -> PCAWhitening:
+    """Whitening fitted on the region vectors of `[T, R, D]` (or `[T, D]`) videos, as
+    `fit_region_whitening`."""
+    vectors = [v.reshape(-1, v.shape[-1]) for v in videos]
+    if not vectors:
+        raise FeatureError("no videos to fit a region whitening on")
     if len({v.shape[1] for v in vectors}) != 1:
-        raise FeatureError("the videos of the list have different feature widths")
+        raise FeatureError("the videos have different feature widths")
     rows = np.concatenate(vectors)
     if len(rows) > max_vectors:
         rows = rows[np.random.default_rng(seed).choice(len(rows), max_vectors, replace=False)]

@@ -18,7 +18,9 @@ and masked by `ndvr_jax.chamfer.blockwise_similarity`.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -26,10 +28,13 @@ import numpy as np
 
 from ndvr_jax.ausil.model import PCAWhitening
 from ndvr_jax.chamfer import blockwise_similarity
-from ndvr_jax.regional.features import whiten_regions
+from ndvr_jax.regional.features import fit_whitening_on, whiten_regions
 from ndvr_jax.search import l2_normalize
 
 FRAME_SIMILARITIES = ("visil", "symmetric", "inset")
+# Whitening fitted on unlabelled videos of the development set (`weights/MODEL_CARD.md`).
+DEFAULT_WHITENING = Path(__file__).parent / "weights" / "region_pca.npz"
+DEFAULT_WHITENING_DIM = 2048
 
 
 def frame_similarity(sim: jax.Array, mode: str, margin: float = 0.0, xp=jnp) -> jax.Array:
@@ -90,8 +95,27 @@ def regional_similarities(
     whitening: str = "",
     margin: float = 0.0,
 ) -> np.ndarray:
-    """`region_chamfer_similarity`, after the whitening saved at `whitening` if one is named."""
-    if whitening:
-        pca = PCAWhitening.load(whitening)
+    """`region_chamfer_similarity` after the whitening `whitening` names (`region_whitening`)."""
+    pca = region_whitening(whitening, database)
+    if pca is not None:
         queries, database = ([whiten_regions(v, pca) for v in vs] for vs in (queries, database))
     return region_chamfer_similarity(queries, database, mode, margin=margin)
+
+
+def region_whitening(name: str, database: Sequence[np.ndarray]) -> PCAWhitening | None:
+    """The whitening of region vectors that `name` names: "" none; "default" the one shipped in
+    the package (`ndvr_jax/regional/weights`, for the default extraction's 2,048-d features:
+    none, with a warning, for features of another width); "database" fitted on `database`'s
+    own region vectors (`fit_region_whitening`'s recipe); else a saved `.npz`."""
+    if not name:
+        return None
+    width = next((v.shape[-1] for v in database), None)
+    if name == "default":
+        if width != DEFAULT_WHITENING_DIM:
+            logging.warning("the shipped region whitening is for %d-d features, these are %s-d:"
+                            " not whitened", DEFAULT_WHITENING_DIM, width)  # fmt: skip
+            return None
+        return PCAWhitening.load(DEFAULT_WHITENING)
+    if name == "database":
+        return fit_whitening_on(list(database))
+    return PCAWhitening.load(name)
