@@ -38,7 +38,7 @@ from ndvr_jax.data.feature_lists import FeatureError, check_frame_features, load
 from ndvr_jax.dml.embed import embed_early, embed_late, load_dml
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
 from ndvr_jax.regional.features import load_region_features
-from ndvr_jax.regional.similarity import regional_similarities
+from ndvr_jax.regional.similarity import REGION_MARGIN, regional_similarities
 
 SYSTEMS = ("global", "chamfer", "dml", "ausil", "regional")
 FUSIONS = ("early", "late")
@@ -65,7 +65,7 @@ def default_similarity_config() -> ml_collections.ConfigDict:
             # regional whitening: "default" (shipped), "database" (fitted on the database), ""
             # (none) or an .npz from `python -m ndvr_jax.fit_region_pca`
             region_pca="default",
-            region_margin=0.01,  # regional inset: what a region match must beat whole frames by
+            region_margin=REGION_MARGIN,  # regional inset: what a region must beat whole frames by
         )
     )
 

@@ -3,8 +3,10 @@
 Extracts visual and audio features of every video (`ndvr_jax.features`), scores the queries
 against the database with the toolkit's systems and averages the per-query AP by the query's
 transformation class (`queries.json`; rows are `<modality>: <class>`):
-  * visual systems (`global`, `chamfer`, `DML early/late` with `dml_model_dir`) on DSVR
-    (ND + DS: visual copies and compilations; audio-only copies have nothing to find there);
+  * visual systems (`global`, `chamfer`, `DML early/late` with `dml_model_dir`, and with
+    `regional` the region Chamfer of features with detected picture-in-picture insets and the
+    shipped region whitening, `regional (insets)`) on DSVR (ND + DS: visual copies and
+    compilations; audio-only copies have nothing to find there);
   * audio systems (`AuSiL untrained`: PCA whitening fitted on the test set's database segments,
     no labels, + Chamfer; `AuSiL shipped` when the package ships its pretrained weights;
     `AuSiL trained` with `ausil_model_dir`) on DAVR (audio copies, compilations and the visual
@@ -39,6 +41,8 @@ from ndvr_jax.io.atomic import atomic_write, save_json_atomic
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
 from ndvr_jax.jobs.demo import retrieve
 from ndvr_jax.jobs.similarity import system_similarities
+from ndvr_jax.regional.features import load_region_features
+from ndvr_jax.regional.similarity import REGION_MARGIN, regional_similarities
 
 Matrix = tuple[np.ndarray, list[str], list[str]]
 
@@ -92,7 +96,23 @@ def _visual(config, data: Path, work: Path) -> dict[str, Matrix]:
                 dict(system="dml", model_dir=config.dml_model_dir, fusion=fusion, metric="cosine")
             )
             systems[f"DML {fusion}"] = (system_similarities(dml, queries, database), q_ids, db_ids)
+    if config.regional:
+        systems["regional (insets)"] = _regional(config, data, work)
     return systems
+
+
+def _regional(config, data: Path, work: Path) -> Matrix:
+    """Region Chamfer (`inset`, shipped whitening) of features with detected insets."""
+    extract = ml_collections.ConfigDict(config.extract.to_dict())
+    extract.insets = True
+    summary = extract_visual(extract, str(data / "videos.txt"), str(work / "features_insets"))
+    print(f"visual features with insets: {summary}", flush=True)
+    available = set(summary.done) | set(summary.skipped)
+    q_ids, db_ids = _ids(data, "queries.txt", available), _ids(data, "database.txt", available)
+    store = FeatureStore(work / "features_insets", extract.layout)
+    load = lambda ids: [load_region_features(store.feature_path(v), v) for v in ids]
+    matrix = regional_similarities(load(q_ids), load(db_ids), "inset", "default", REGION_MARGIN)
+    return matrix, q_ids, db_ids
 
 
 def _audio(config, data: Path, work: Path) -> dict[str, Matrix]:

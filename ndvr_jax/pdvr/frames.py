@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ndvr_jax.regional.similarity import frame_similarity
-
-REGION_MARGIN = 0.01  # `--system=regional`'s default, chosen on the demo generator's seeds
+from ndvr_jax.regional.similarity import REGION_MARGIN, frame_similarity
 
 
 def whole_frames(frames: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ from ndvr_jax.regional.features import fit_whitening_on, whiten_regions
 from ndvr_jax.search import l2_normalize
 
 FRAME_SIMILARITIES = ("visil", "symmetric", "inset")
+REGION_MARGIN = 0.01  # `inset`'s default margin, chosen on the demo generator's seeds
 # Whitening fitted on unlabelled videos of the development set (`weights/MODEL_CARD.md`).
 DEFAULT_WHITENING = Path(__file__).parent / "weights" / "region_pca.npz"
 DEFAULT_WHITENING_DIM = 2048
