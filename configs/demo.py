@@ -38,6 +38,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     # Frame rate of the localisation features: the small benchmark's compilation parts last
     # 2–4 s, the tiny one's 0.75–1.25 s (VFRM's segments need `merge.min_frames` frames).
     config.localize.fps = 12.0 if runlocal else 4.0
+    # Localisation features with each frame's detected picture-in-picture inset as a region, and
+    # database videos that copy a source span kept out of its background (the demo's database
+    # holds related videos sharing shots): both chosen on the generator's seed 1 (VFRM F1 0.824
+    # -> 0.901, sources 31 -> 35 of 35; benchmarks/RESULTS.md, PDVR).
+    config.localize.insets = True
+    config.localize.verify.duplicates = True
     if runlocal:  # 12 fps, 64 px frames: VFRM settings chosen on the tiny benchmark's seed 1
         config.localize.vfrm.weights.update(w_continuity=3.0, memory_rate=0.1, memory_retain=0.0)
         config.localize.merge.update(max_gap=2, min_frames=5)

@@ -62,14 +62,14 @@ def localize_demo_run(
 ) -> dict[str, Any]:
     """Localisation on the demo benchmark in `data_dir`; outputs under `workdir`.
 
-    `config` is `configs/localize_demo.py`'s (its `fps` is the extraction rate here; its
-    `output_dir` and `ground_truth` are set to `workdir` and the benchmark's `segments.json`);
+    `config` is `configs/localize_demo.py`'s (its `fps` and `insets` are the extraction's here;
+    its `output_dir` and `ground_truth` are set to `workdir` and the benchmark's `segments.json`);
     `extract_config` is the main job's extraction config (backbone, frame size, devices).
     Returns `localize`'s summary plus `table` (markdown) and `timeline` (a PNG path or None).
     """
     data, work = Path(data_dir), Path(workdir)
     extract = ml_collections.ConfigDict(extract_config.to_dict())
-    extract.fps = config.fps
+    extract.fps, extract.insets = config.fps, config.get("insets", False)
     extracted = extract_visual(extract, str(data / "videos.txt"), str(work / "features"))
     print(f"localisation features ({config.fps:g} fps): {extracted}", flush=True)
     store = FeatureStore(work / "features", extract.layout)
