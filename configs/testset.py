@@ -45,6 +45,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.evaluate.dml_model_dir = ""  # a DML training workdir
     config.evaluate.ausil_model_dir = ""  # an AuSiL training workdir
     config.evaluate.regional = True  # also extract with detected insets: `regional (insets)`
+    config.evaluate.landmarks = True  # also audio landmarks, alone and added to each AuSiL
     config.evaluate.pca_dims = 64  # AuSiL untrained: whitening dims (fitted on the database)
     config.evaluate.batch_size = 16  # AuSiL pairs per compiled step
     config.evaluate.num_devices = 0

@@ -181,7 +181,9 @@ def test_evaluate_a_built_test_set_end_to_end(tmp_path):
     settings = load_config_file("configs/testset.py", "runlocal").evaluate
     tables = run_testset_evaluation(settings, str(out), str(tmp_path / "run"))
     assert {"global", "chamfer", "regional (insets)"} <= set(tables["DSVR"])
-    assert "AuSiL untrained" in tables["DAVR"] and "AuSiL shipped" in tables["DAVR"]
+    audio = {"AuSiL untrained", "AuSiL shipped", "landmarks", "AuSiL shipped + landmarks"}
+    assert audio <= set(tables["DAVR"])
+    assert (tmp_path / "run" / "landmarks" / "feature_files.txt").is_file()
     for systems in tables.values():
         for table in systems.values():
             assert 0.0 <= table["all"]["mAP"] <= 1.0 and table["all"]["queries"] > 0

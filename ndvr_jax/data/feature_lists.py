@@ -63,12 +63,14 @@ def load_frame_features(
     video_id: str | None = None,
     expected_dim: int | None = None,
     dtype: np.dtype | type = np.float32,
+    allow_empty: bool = False,
 ) -> np.ndarray:
     """Loads one video's `[n_frames, D]` features and checks them.
 
     Raises:
-      FeatureError: missing or unreadable file, not 2-D, width != expected_dim, no frames, or
-        rows holding NaN/inf (the message names the video and the first bad rows).
+      FeatureError: missing or unreadable file, not 2-D, width != expected_dim, no frames
+        (unless `allow_empty`), or rows holding NaN/inf (the message names the video and the
+        first bad rows).
     """
     name = f"video {video_id!r}" if video_id is not None else "features"
     if not os.path.isfile(path):
@@ -77,7 +79,7 @@ def load_frame_features(
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise FeatureError(f"{name}: cannot read {os.fspath(path)!r} as .npy: {e}") from e
-    check_frame_features(array, video_id, path, expected_dim)
+    check_frame_features(array, video_id, path, expected_dim, allow_empty)
     return array.astype(dtype, copy=False)
 
 

@@ -10,7 +10,10 @@ Systems (`SYSTEMS`):
   ausil    AuSiL on audio segment features (`model_dir`: an AuSiL workdir with
            `ausil_model.npz`, or only `pca.npz`, or `untrained`: PCA + Chamfer); without
            `model_dir` the pretrained AuSiL shipped with the package (`ndvr_jax/ausil/weights`);
-           `refit_pca` refits its whitening on the database's own segments.
+           `refit_pca` refits its whitening on the database's own segments; with
+           `landmarks_dir` (a landmark store) plus `landmark_weight` times the landmark score;
+  landmarks the landmark score `count / (count + landmark_half_count)` of audio fingerprints
+           (`--config.mode=landmarks` at extraction; `ndvr_jax.landmarks`).
 Lists have `<id>\\t<path>` (or `<id> <path>`) lines, the path a feature file (visual: `.npy`
 frames; audio: `wlaf.npz`, its folder, or a store root); with `features_dir` features are read from
 that store by id and the list paths are ignored (so the video lists themselves can be passed).
@@ -36,11 +39,19 @@ from ndvr_jax.ausil.training import PCA_FILE, load_pca, read_segment_features
 from ndvr_jax.chamfer import chamfer_similarity
 from ndvr_jax.data.feature_lists import FeatureError, check_frame_features, load_frame_features
 from ndvr_jax.dml.embed import embed_early, embed_late, load_dml
+from ndvr_jax.features.landmarks import load_landmark_file
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
+from ndvr_jax.landmarks.matching import (
+    FUSION_HALF_COUNT,
+    FUSION_WEIGHT,
+    aligned_counts,
+    fused_similarity,
+    landmark_score,
+)
 from ndvr_jax.regional.features import load_region_features
 from ndvr_jax.regional.similarity import REGION_MARGIN, regional_similarities
 
-SYSTEMS = ("global", "chamfer", "dml", "ausil", "regional")
+SYSTEMS = ("global", "chamfer", "dml", "ausil", "regional", "landmarks")
 FUSIONS = ("early", "late")
 
 
@@ -48,7 +59,7 @@ def default_similarity_config() -> ml_collections.ConfigDict:
     """Every setting of `python -m ndvr_jax.similarity` (each also a flag of the same name)."""
     return ml_collections.ConfigDict(
         dict(
-            system="global",  # global | chamfer | dml | ausil
+            system="global",  # global | chamfer | dml | ausil | regional | landmarks
             queries="",  # `<id>\t<features path>` lines
             database="",  # `<id>\t<features path>` lines
             features_dir="",  # read features by id from this store instead of the list paths
@@ -59,6 +70,9 @@ def default_similarity_config() -> ml_collections.ConfigDict:
             refit_pca=False,  # ausil: refit the PCA whitening on the database's segments
             batch_size=16,  # ausil: pairs a compiled step
             num_devices=0,  # ausil: devices to shard pairs over (0: all)
+            landmarks_dir="",  # ausil: also the landmark evidence of this landmark store
+            landmark_weight=FUSION_WEIGHT,  # ausil + landmarks: the landmark score's weight
+            landmark_half_count=FUSION_HALF_COUNT,  # aligned hits that score 0.5
             output="similarities.json",
             top_k=0,  # keep the best k per query (0: all)
             region_frames="inset",  # regional: inset | visil | symmetric (frame similarity)
@@ -90,6 +104,16 @@ def _audio_loader(features_dir: str) -> Callable[[str, str], np.ndarray]:
         return features
 
     return load
+
+
+def _landmark_loader(features_dir: str) -> Callable[[str, str], np.ndarray]:
+    store = FeatureStore(features_dir) if features_dir else None
+    return lambda video_id, path: load_landmark_file(
+        store.feature_path(video_id) if store else path, video_id
+    )
+
+
+LOADERS = {"ausil": _audio_loader, "landmarks": _landmark_loader}
 
 
 def _load_list(path: str, load: Callable[[str, str], np.ndarray]) -> dict[str, np.ndarray]:
@@ -149,6 +173,11 @@ def system_similarities(
             q_ids,
             d_ids,
         )
+    if system == "landmarks":
+        scores = landmark_score(aligned_counts(queries, database), config.landmark_half_count)
+        silent = lambda videos: np.array([not len(v) for v in videos], bool)
+        scores[silent(queries)], scores[:, silent(database)] = np.nan, np.nan  # no pairs
+        return scores
     if system == "global":
         embed = search.global_vectors
     elif system == "dml":
@@ -174,7 +203,7 @@ def run_similarity(config: ml_collections.ConfigDict) -> Path:
         raise ValueError(f"system must be one of {SYSTEMS}, got {config.system!r}")
     if config.system == "dml" and not config.model_dir:  # ausil: the shipped default
         raise ValueError(f"system {config.system!r} needs model_dir (its training workdir)")
-    loader = _audio_loader if config.system == "ausil" else _visual_loader
+    loader = LOADERS.get(config.system, _visual_loader)
     if config.system == "regional":  # [T, R, D] regional MAC
         loader = lambda features_dir: _visual_loader(features_dir, load_region_features)
     queries = _load_list(config.queries, loader(config.features_dir))
@@ -183,6 +212,12 @@ def run_similarity(config: ml_collections.ConfigDict) -> Path:
         raise FeatureError("both lists need at least one video")
     _check_all_widths(config, {**queries, **database})
     matrix = system_similarities(config, list(queries.values()), list(database.values()))
+    if config.system == "ausil" and config.landmarks_dir:
+        marks = lambda ids: [_landmark_loader(config.landmarks_dir)(v, "") for v in ids]
+        counts = aligned_counts(marks(queries), marks(database))
+        matrix = fused_similarity(
+            matrix, counts, config.landmark_weight, config.landmark_half_count
+        )
     silent = [v for v, f in {**queries, **database}.items() if not len(f)]
     if silent:
         logging.warning("%d videos have no audio segments, left out: %s", len(silent), silent[:5])
