@@ -38,6 +38,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.video_list = "{data_dir}/videos.txt"  # raw files for augmentation ("" = none)
     config.extract = sibling_config(__file__, "extract", arg)
     config.extract.mode = "audio"
+    config.landmarks = True  # also the shipped AuSiL + audio landmarks (`ndvr_jax.landmarks`)
     config.holdout_every = 2  # every 2nd annotated query is kept out of training (0 = none)
     # Where the segment features come from: the `features_dir` store, or a TFDS source read
     # through grain (`configs/ausil_demo_tfds.py`: `ndvr_demo_features/audio`).

@@ -125,7 +125,8 @@ def test_demo_run_end_to_end(tmp_path):
     from ndvr_jax.ausil.demo import ausil_demo_run
 
     results = ausil_demo_run(ausil_demo.get_config("runlocal"), tmp_path / "data", tmp_path / "w")
-    assert set(results) == {"untrained", "trained"}
+    assert set(results) == {"untrained", "trained", "shipped", "shipped + landmarks"}
+    assert (tmp_path / "w/davr_shipped_landmarks.json").is_file()
     assert (tmp_path / "w/pr_davr.png").is_file() and (tmp_path / "w/augmented.npz").is_file()
     assert all(0.0 <= r["mAP"] <= 1.0 for r in results.values())
 

@@ -18,7 +18,7 @@ def test_demo_runs_end_to_end_and_retrieves_copies(tmp_path):
     for system in ("global", "chamfer", "DML early", "DML late"):
         assert 0.5 < results[system]["DSVR"]["mAP"] <= 1.0
         assert set(results[system]) == set(config.protocols)
-    for system in ("AuSiL untrained", "AuSiL trained"):
+    for system in ("AuSiL untrained", "AuSiL trained", "AuSiL shipped + landmarks"):
         assert list(results[system]) == ["DAVR"]
         assert 0.0 < results[system]["DAVR"]["mAP"] <= 1.0
     report = (run / "results.md").read_text()

@@ -15,13 +15,16 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import ml_collections
 import numpy as np
 
 from ndvr_jax.data.feature_lists import FeatureError, load_frame_features
 from ndvr_jax.features.audio import UNUSABLE_AUDIO
 from ndvr_jax.features.batching import ExtractionSummary, extract_list
 from ndvr_jax.io import audio as audio_io
+from ndvr_jax.io.store import FeatureStore
 from ndvr_jax.landmarks.fingerprint import HASH_BITS, LandmarkConfig, fingerprint
+from ndvr_jax.landmarks.matching import aligned_counts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,3 +109,15 @@ def load_landmark_file(path: str | os.PathLike, video_id: str) -> np.ndarray:
         raise FeatureError(f"video {video_id!r}: {os.fspath(path)!r} does not hold landmarks "
                            "(hash, frame) from `--config.mode=landmarks`")  # fmt: skip
     return array.astype(np.int64)
+
+
+def landmark_counts(
+    config, video_list: str, output_dir: str, query_ids: list[str], db_ids: list[str]
+) -> np.ndarray:
+    """Extracts (or reuses) the landmarks of `video_list` into `output_dir` with an extraction
+    config's settings, then `[Q, N]` aligned hits of the queries against the database."""
+    config = ml_collections.ConfigDict({**config.to_dict(), "mode": "landmarks"})
+    print(f"landmarks: {extract_landmarks(config, video_list, output_dir)}", flush=True)
+    store = FeatureStore(output_dir)
+    marks = lambda ids: [load_landmark_file(store.feature_path(v), v) for v in ids]
+    return aligned_counts(marks(query_ids), marks(db_ids))

@@ -37,18 +37,13 @@ from ndvr_jax.collection.demo import collection_benchmark_run, collection_markdo
 from ndvr_jax.data.annotations import load_annotation
 from ndvr_jax.evaluation import retrieval
 from ndvr_jax.features.audio import extract_audio
-from ndvr_jax.features.landmarks import extract_landmarks, load_landmark_file
+from ndvr_jax.features.landmarks import landmark_counts
 from ndvr_jax.features.visual import extract_visual
 from ndvr_jax.io.atomic import atomic_write, save_json_atomic
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
 from ndvr_jax.jobs.demo import retrieve
 from ndvr_jax.jobs.similarity import system_similarities
-from ndvr_jax.landmarks.matching import (
-    FUSION_HALF_COUNT,
-    aligned_counts,
-    fused_similarity,
-    landmark_score,
-)
+from ndvr_jax.landmarks.matching import FUSION_HALF_COUNT, fused_similarity, landmark_score
 from ndvr_jax.regional.features import load_region_features
 from ndvr_jax.regional.similarity import REGION_MARGIN, regional_similarities
 
@@ -145,22 +140,13 @@ def _audio(config, data: Path, work: Path) -> dict[str, Matrix]:
         matrix = ausil_similarity_matrix(scorer, queries, database, q_ids, db_ids)
         systems[name] = (matrix, q_ids, db_ids)
     if config.get("landmarks"):
-        counts = _landmark_counts(config, data, work, q_ids, db_ids)
+        videos, folder = str(data / "videos.txt"), str(work / "landmarks")
+        counts = landmark_counts(config.audio_extract, videos, folder, q_ids, db_ids)
         systems["landmarks"] = (landmark_score(counts, FUSION_HALF_COUNT), q_ids, db_ids)
         for name in [n for n in systems if n.startswith("AuSiL")]:
             fused = fused_similarity(systems[name][0], counts)
             systems[f"{name} + landmarks"] = (fused, q_ids, db_ids)
     return systems
-
-
-def _landmark_counts(config, data: Path, work: Path, q_ids, db_ids) -> np.ndarray:
-    """`[Q, N]` aligned landmark hits (`ndvr_jax.landmarks`) of the audio systems' pairs."""
-    folder = work / "landmarks"
-    extract = ml_collections.ConfigDict({**config.audio_extract.to_dict(), "mode": "landmarks"})
-    print(f"landmarks: {extract_landmarks(extract, str(data / 'videos.txt'), str(folder))}")
-    store = FeatureStore(folder)
-    marks = lambda ids: [load_landmark_file(store.feature_path(v), v) for v in ids]
-    return aligned_counts(marks(q_ids), marks(db_ids))
 
 
 def run_testset_evaluation(config: ml_collections.ConfigDict, data_dir: str, workdir: str):
