@@ -136,6 +136,50 @@ def test_index_add_info_remove(demo, tmp_path):
     assert build_lib.remove_videos(index, [videos[0][0], "unknown"]) == 1
     assert build_lib.index_info(index)["videos"] == len(videos) - 1
     assert not (index / "visual" / f"{videos[0][0]}.npy").exists()
+    assert not (index / "landmarks" / f"{videos[0][0]}.npy").exists()
+    assert (index / "landmarks" / f"{videos[1][0]}.npy").is_file()
+
+
+def test_landmarks_add_their_score_to_the_audio_evidence(demo, tmp_path):
+    """An index with landmarks scores audio as AuSiL + 0.5 x landmark score; without its
+    `landmarks/` folder, as AuSiL alone; the hits are in the evidence."""
+    data, index = copy_index(demo, tmp_path)
+    config = default_query_config()
+    everything = len(read_id_path_list(data / "videos.txt"))
+    config.update(index=str(index), all_pairs=True, k=everything, rerank=everything)
+    read = lambda out: json.loads((tmp_path / out / "results.json").read_text())
+    run_query(_with(config, output_dir=str(tmp_path / "fused")))
+    shutil.rmtree(index / "landmarks")
+    run_query(_with(config, output_dir=str(tmp_path / "plain")))
+    fused, plain = read("fused"), read("plain")
+    hits = []
+    for query, matches in fused.items():
+        alone = {m["id"]: m for m in plain[query]}
+        for match in matches:
+            hits.append(match["landmarks"])
+            assert alone[match["id"]]["landmarks"] == 0
+            if match["audio"] is None:
+                continue
+            score = match["landmarks"] / (match["landmarks"] + 40.0)
+            expected = alone[match["id"]]["audio"] + 0.5 * score
+            assert match["audio"] == pytest.approx(expected, abs=1e-5)
+    assert max(hits) > 20 and np.median(hits) < 10  # copies pile up hits, the rest do not
+    # one first-stage candidate, plus the 3 videos with the most hits that it missed
+    shutil.copytree(demo[0] / "index" / "landmarks", index / "landmarks")
+    run_query(_with(config, rerank=1, landmark_candidates=3, output_dir=str(tmp_path / "few")))
+    for query, matches in read("few").items():
+        assert len(matches) <= 4 and sum(m["first_stage"] is not None for m in matches) == 1
+        picked = next(m["id"] for m in matches if m["first_stage"] is not None)
+        others = [m["landmarks"] for m in fused[query] if m["id"] != picked]
+        expected = [h for h in sorted(others, reverse=True)[:3] if h > 0]
+        added = [m["landmarks"] for m in matches if m["first_stage"] is None]
+        assert sorted(added, reverse=True) == expected
+
+
+def _with(config, **changes):
+    out = config.copy_and_resolve_references()
+    out.update(changes)
+    return out
 
 
 def test_all_pairs_finds_the_annotated_copies(demo, tmp_path):

@@ -30,7 +30,7 @@ from ndvr_jax.ausil.training import PCA_FILE
 from ndvr_jax.collection.catalogue import Catalogue, CatalogueError, VideoRecord
 from ndvr_jax.collection.codes import SIGN, video_codes
 from ndvr_jax.collection.shards import file_sha256, load_vectors, remove_orphans, write_shard
-from ndvr_jax.features import extract_audio, extract_visual
+from ndvr_jax.features import extract_audio, extract_landmarks, extract_visual
 from ndvr_jax.io.store import FeatureStore, read_id_path_list, write_id_path_list
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".3gp",
@@ -165,6 +165,8 @@ def _index(catalogue: Catalogue, todo, config: ml_collections.ConfigDict, summar
         audio_config.mode = "audio"
         extract_audio(audio_config, str(pending), str(root / "audio"))
         audio_store = FeatureStore(root / "audio", audio_config.audio.layout)
+        if config.get("landmarks"):
+            extract_landmarks(audio_config, str(pending), str(root / "landmarks"))
     store = FeatureStore(root / "visual", config.extract.layout)
     ok = [(v, p, d) for v, p, d in todo if v not in failed]
     records = [_record(v, p, d, store, audio_store, failed[v]) for v, p, d in todo if v in failed]
@@ -203,7 +205,8 @@ def remove_videos(folder: str | os.PathLike, ids: Sequence[str]) -> int:
     try:
         with catalogue.transaction():
             removed = catalogue.remove(ids)
-        for name, layout in (("visual", config.extract.layout), ("audio", "ausil")):
+        stores = (("visual", config.extract.layout), ("audio", "ausil"), ("landmarks", "ndvr-dml"))
+        for name, layout in stores:
             store_root = catalogue.folder / name
             if not store_root.is_dir():
                 continue

@@ -89,9 +89,10 @@ def collection_benchmark_run(
         )
         fused = {rule: rank(index, everything, _with(settings, fusion=rule))
                  for rule in ("corroborate", "any")}  # fmt: skip
+        audio_name = "AuSiL + landmarks" if index.landmarks is not None else "AuSiL"
         report["mAP"] = {
             "visual (Chamfer), DSVR": score(fused["corroborate"], "visual", "DSVR"),
-            "audio (AuSiL), DAVR": score(fused["corroborate"], "audio", "DAVR"),
+            f"audio ({audio_name}), DAVR": score(fused["corroborate"], "audio", "DAVR"),
             "fused corroborate, DSVR": score(fused["corroborate"], "probability", "DSVR"),
             "fused any, DAVR": score(fused["any"], "probability", "DAVR"),
         }

@@ -91,6 +91,8 @@ def save_calibrations(
 
 
 def load_calibrations(path: str | os.PathLike = DEFAULT_CALIBRATION) -> dict[str, Calibration]:
-    """`{"visual": Calibration, "audio": Calibration}` of a calibration JSON."""
+    """`{"visual": Calibration, "audio": Calibration}` of a calibration JSON, plus
+    `"audio+landmarks"` (AuSiL's score with the landmark score added) where it has one."""
     data = json.loads(Path(path).read_text())
-    return {k: Calibration(**data[k]) for k in ("visual", "audio")}
+    names = ("visual", "audio", "audio+landmarks")
+    return {k: Calibration(**data[k]) for k in names if k in data or k != names[-1]}

@@ -7,7 +7,9 @@ Stages, each on fewer pairs than the one before:
      best `rerank` candidates per query;
   2. the expensive similarities on those candidates only: frame-level Chamfer for pictures,
      AuSiL for sound (`ausil_model`: the index's PCA whitening + Chamfer of segment
-     similarities, the package's shipped default, or a trained AuSiL workdir);
+     similarities, the package's shipped default, or a trained AuSiL workdir), plus the
+     landmark score of their aligned audio landmarks where the index has them
+     (`ndvr_jax.landmarks`);
   3. calibrated per-modality probabilities and one fused probability per pair
      (`ndvr_jax.collection.fusion`), keeping each modality's evidence in the output.
 `all_pairs` queries every indexed video against the others and groups them: connected
@@ -40,10 +42,12 @@ from ndvr_jax.collection.codes import SIGN, video_codes
 from ndvr_jax.collection.fusion import DEFAULT_CALIBRATION, fuse, load_calibrations
 from ndvr_jax.collection.report import write_report
 from ndvr_jax.collection.resident import Index
-from ndvr_jax.features import extract_audio, extract_visual
+from ndvr_jax.features import extract_audio, extract_landmarks, extract_visual
+from ndvr_jax.features.landmarks import load_landmark_file
 from ndvr_jax.hashing.codes import hamming_top_k
 from ndvr_jax.io.atomic import atomic_write, save_json_atomic
 from ndvr_jax.io.store import FeatureStore, write_id_path_list
+from ndvr_jax.landmarks.matching import fused_similarity
 
 FIRST_STAGES = ("global", "binary", "faiss")
 
@@ -57,6 +61,8 @@ def default_query_config() -> ml_collections.ConfigDict:
             all_pairs=False,  # every indexed video against the others: duplicate groups
             k=10,  # matches kept per query
             rerank=50,  # first-stage candidates that get the expensive similarities
+            # and the videos with the most aligned audio landmarks that the first stage missed
+            landmark_candidates=10,
             first_stage="global",  # global (exact cosine) | binary (Hamming) | faiss (approx.)
             faiss_spec="auto",  # a faiss.index_factory spec; auto: Flat, IVF from 10,000 videos
             nprobe=16,  # inverted lists a FAISS IVF search visits
@@ -71,11 +77,12 @@ def default_query_config() -> ml_collections.ConfigDict:
 
 @dataclasses.dataclass
 class QueryFeatures:
-    """Frame features (and audio segments, possibly empty) of the queries, by id."""
+    """Frame features (and audio segments and landmarks, possibly empty) of the queries."""
 
     visual: dict[str, np.ndarray]
     audio: dict[str, np.ndarray]
     paths: dict[str, str] = dataclasses.field(default_factory=dict)
+    landmarks: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def indexed_queries(index: Index) -> QueryFeatures:
@@ -85,6 +92,7 @@ def indexed_queries(index: Index) -> QueryFeatures:
         {v: index.visual.load(v) for v in ids},
         {v: index.audio_of(v) for v in ids},
         {r.id: r.path for r in index.records},
+        {v: index.landmarks_of(v) for v in ids} if index.landmarks is not None else {},
     )
 
 
@@ -99,16 +107,24 @@ def extract_queries(
         raise ValueError(f"query videos without frames: {visual.failed}")
     store = FeatureStore(folder / "visual", index.config.extract.layout)
     audio: dict[str, np.ndarray] = {}
+    marks: dict[str, np.ndarray] = {}
+    audio_config = ml_collections.ConfigDict({**index.config.extract.to_dict(), "mode": "audio"})
     if index.audio is not None:
-        audio_config = ml_collections.ConfigDict(index.config.extract.to_dict())
-        audio_config.mode = "audio"
         extract_audio(audio_config, str(listing), str(folder / "audio"))
         audio_store = FeatureStore(folder / "audio", "ausil")
         audio = {
             v: audio_store.load(v).astype(np.float32) if audio_store.is_complete(v) else
             np.zeros((0, 1), np.float32) for v, _ in entries
         }  # fmt: skip
-    return QueryFeatures({v: store.load(v) for v, _ in entries}, audio, dict(entries))
+    if index.landmarks is not None:
+        extract_landmarks(audio_config, str(listing), str(folder / "landmarks"))
+        marks_store = FeatureStore(folder / "landmarks")
+        marks = {
+            v: load_landmark_file(marks_store.feature_path(v), v) if marks_store.is_complete(v)
+            else np.zeros((0, 2), np.int64) for v, _ in entries
+        }  # fmt: skip
+    visual = {v: store.load(v) for v, _ in entries}
+    return QueryFeatures(visual, audio, dict(entries), marks)
 
 
 def first_stage(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict):
@@ -146,18 +162,22 @@ def audio_scorer(index: Index, ausil_model: str):
 def rank(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict):
     """`{query: [match, ...]}` best first: each match with its fused probability and evidence."""
     calibration = load_calibrations(config.calibration or DEFAULT_CALIBRATION)
+    with_marks = index.landmarks is not None and bool(queries.landmarks)
+    # the fused score's own calibration where the file has one (the shipped file does)
+    audio_calibration = calibration.get("audio+landmarks" if with_marks else "audio",
+                                        calibration["audio"])  # fmt: skip
     candidates, stage_scores = first_stage(index, queries, config)
     scorer = None
     if index.audio is not None and (index.catalogue.folder / "pca.npz").is_file():
         scorer = audio_scorer(index, config.ausil_model)
     results: dict[str, list[dict[str, Any]]] = {}
     for row, query in enumerate(queries.visual):
-        ids = [index.records[i].id if i >= 0 else "" for i in candidates[row]]
-        keep = [i for i, v in enumerate(ids) if v and not (config.all_pairs and v == query)]
-        ids = [ids[i] for i in keep][: config.rerank]
-        if not ids:
+        counts = index.landmark_index.match(queries.landmarks[query]).counts if with_marks else None
+        rows, stage = _candidates(index, query, candidates[row], stage_scores[row], counts, config)
+        if not rows:
             results[query] = []
             continue
+        ids = [index.records[i].id for i in rows]
         visual = chamfer_similarity([queries.visual[query]], [index.visual.load(v) for v in ids])[0]
         audio = np.full(len(ids), np.nan, np.float32)
         q_audio = queries.audio.get(query, np.zeros((0, 1)))
@@ -166,8 +186,11 @@ def rank(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict
             has = [i for i, a in enumerate(db_audio) if len(a)]
             if has:
                 audio[has] = scorer.matrix([q_audio], [db_audio[i] for i in has])[0]
+        hits = np.zeros(len(ids), np.int64) if counts is None else counts[rows]
+        if counts is not None:
+            audio = fused_similarity(audio, hits).astype(np.float32)
         p_visual = calibration["visual"](visual)
-        p_audio = np.where(np.isnan(audio), 0.0, calibration["audio"](np.nan_to_num(audio)))
+        p_audio = np.where(np.isnan(audio), 0.0, audio_calibration(np.nan_to_num(audio)))
         fused = fuse(p_visual, p_audio, config.fusion)
         order = np.argsort(-fused, kind="stable")[: config.k]
         results[query] = [
@@ -179,11 +202,37 @@ def rank(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict
                 "audio": None if np.isnan(audio[i]) else round(float(audio[i]), 6),
                 "p_visual": round(float(p_visual[i]), 6),
                 "p_audio": round(float(p_audio[i]), 6),
-                "first_stage": round(float(stage_scores[row][keep[i]]), 6),
+                "landmarks": int(hits[i]),
+                "first_stage": None if np.isnan(stage[i]) else round(float(stage[i]), 6),
             }
             for i in order
         ]
     return results
+
+
+def _candidates(
+    index: Index,
+    query: str,
+    rows: np.ndarray,
+    scores: np.ndarray,
+    counts: np.ndarray | None,
+    config: ml_collections.ConfigDict,
+) -> tuple[list[int], np.ndarray]:
+    """Rows into `index.records` that get the expensive similarities and their first-stage
+    scores: the first stage's best `rerank` (never the query itself with `all_pairs`), then the
+    `landmark_candidates` videos it missed with the most aligned landmark hits (`counts`, over
+    the whole index; score NaN): sound copied under other pictures."""
+    own = lambda i: config.all_pairs and index.records[i].id == query
+    picked = [
+        (int(i), float(s)) for i, s in zip(rows, scores, strict=True) if i >= 0 and not own(i)
+    ]
+    picked = picked[: config.rerank]
+    if counts is not None and config.landmark_candidates:
+        seen = {i for i, _ in picked}
+        best = np.argsort(-counts, kind="stable")[: len(seen) + config.landmark_candidates + 1]
+        extra = [int(i) for i in best if counts[i] > 0 and int(i) not in seen and not own(i)]
+        picked += [(i, np.nan) for i in extra[: config.landmark_candidates]]
+    return [i for i, _ in picked], np.array([s for _, s in picked], np.float64)
 
 
 def duplicate_groups(results: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[list[str]]:
@@ -212,7 +261,7 @@ def write_results(results: Mapping[str, Sequence[Mapping[str, Any]]], folder: Pa
     save_json_atomic(folder / "results.json", results)
     table = io.StringIO()
     columns = ["query", "rank", "id", "probability", "copy", "visual", "audio", "p_visual",
-               "p_audio", "first_stage"]  # fmt: skip
+               "p_audio", "landmarks", "first_stage"]  # fmt: skip
     writer = csv.DictWriter(table, columns)
     writer.writeheader()
     for query, matches in results.items():
