@@ -10,7 +10,8 @@ import numpy as np
 from configs import ausil_selfsup
 from ndvr_jax.ausil import selfsup
 from ndvr_jax.ausil.model import PCAWhitening
-from ndvr_jax.ausil.saved import load_model
+from ndvr_jax.ausil.saved import load_model, model_mode
+from ndvr_jax.ausil.scoring import make_scorer
 from ndvr_jax.jobs.train import run_task
 
 DIMS = 8
@@ -120,3 +121,12 @@ def test_selfsup_training_two_steps(tmp_path):
     model = load_model(workdir)
     assert model.pca_weights.shape == (DIMS, 6)
     assert np.isfinite(summary["loss"])
+    # the workdir scores the way its validation chose, unless told otherwise
+    beat = summary["validation_map"] > summary["validation_map_untrained"]
+    assert summary["mode"] == ("trained" if beat else "untrained") == model_mode(workdir)
+    for mode in ("trained", "untrained"):
+        sizes = workdir / "ausil_model.json"
+        sizes.write_text(json.dumps({**json.loads(sizes.read_text()), "mode": mode}))
+        assert make_scorer(str(workdir))[1] == mode
+        assert make_scorer(str(workdir), untrained=True)[1] == "untrained"
+        assert make_scorer(str(workdir / "ausil_model.npz"))[1] == "trained"  # the file itself

@@ -83,7 +83,16 @@ def default_model_mode() -> str:
     """How the shipped model scores by default, as its validation split chose: "trained" (the
     whole AuSiL) or "untrained" (its PCA whitening + Chamfer, when the comparator did not beat
     that on validation)."""
-    return json.loads(DEFAULT_MODEL.with_suffix(".json").read_text()).get("mode", "trained")
+    return model_mode(DEFAULT_MODEL.parent)
+
+
+def model_mode(workdir: str | os.PathLike) -> str:
+    """How a workdir's model scores by default: its `mode` ("trained" unless its validation
+    found the PCA + Chamfer better, "untrained"); the shipped default's for its folder."""
+    folder = Path(workdir)
+    sizes = folder / (DEFAULT_MODEL.name if folder == DEFAULT_MODEL.parent else MODEL_FILE)
+    sizes = sizes.with_suffix(".json")
+    return json.loads(sizes.read_text()).get("mode", "trained") if sizes.is_file() else "trained"
 
 
 def default_model_scoring() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -43,6 +44,7 @@ from ndvr_jax.ausil.saved import (
     load_default_model,
     load_model,
     load_pca,
+    model_mode,
     whitening_of,
 )
 from ndvr_jax.evaluation import retrieval
@@ -191,7 +193,8 @@ def make_scorer(
     """The scorer of a workdir and its name: its trained model if it has one (unless
     `untrained`: its PCA + Chamfer); `workdir` "" is the pretrained model shipped with the package
     (`ndvr_jax.ausil.saved.DEFAULT_MODEL`), scored the way its validation split chose
-    (`default_model_mode`; pass the `.npz` path itself to score with its comparator anyway).
+    (`default_model_mode`; pass the `.npz` path itself to score with its comparator anyway); a
+    workdir scores the way its own validation chose (`model_mode`).
     `refit_on`: segment features (e.g. the user's own database) to refit the PCA whitening on,
     same size, before scoring. `batch_size` pairs a compiled step, over `num_devices` devices
     (0: all). `scoring`: the untrained path's `Scorer` options (`aggregate_name`, `top_fraction`,
@@ -199,7 +202,9 @@ def make_scorer(
     plain Chamfer."""
     model = load_default_model() if not workdir else load_model(workdir)
     pca = whitening_of(model) if model is not None else load_pca(workdir)
-    trained = model is not None and not untrained and (workdir or default_model_mode() == "trained")
+    explicit = Path(workdir).suffix == ".npz"  # a model file: its comparator
+    mode = "trained" if explicit else model_mode(workdir) if workdir else default_model_mode()
+    trained = model is not None and not untrained and mode == "trained"
     if refit_on is not None:
         pca = refit_whitening(pca, refit_on)
     if trained:

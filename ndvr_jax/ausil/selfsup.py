@@ -10,7 +10,9 @@ Segment features of every video and view are computed once with the extraction's
 Every `validation_every`-th video (sorted ids) is held out with its own views: the PCA whitening
 is fitted on the training videos and views only; every `eval_every` steps the model ranks the
 held-out videos for each held-out view (DAVR-style mAP, one relevant video per view), and the
-best checkpoint by that mAP is the one written to `<workdir>/ausil_model.npz`.
+best checkpoint by that mAP is the one written to `<workdir>/ausil_model.npz`. Its `.json`
+records `mode`: "untrained" when the whole model did not beat its own PCA whitening + Chamfer on
+that split, and the workdir then scores that way by default (`ndvr_jax.ausil.scoring`).
 """
 
 from __future__ import annotations
@@ -348,11 +350,16 @@ def run_selfsup(config: ml_collections.ConfigDict, workdir: str, video_list: str
     _, history = loop.train(task, config, workdir, evaluate)
     rows = [r for r in history if "loss" in r]
     meta = json.loads(best_file.read_text())
+    # how the workdir scores by default: the comparator only if it beat its own PCA + Chamfer
+    mode = "trained" if meta["validation_map"] > untrained or not held else "untrained"
+    meta.update(validation_map_untrained=untrained, mode=mode)
+    save_json_atomic(best_file, meta)
     return {
         **(rows[-1] if rows else {}),
         "validation_map": meta["validation_map"],
         "validation_map_untrained": untrained,
         "best_step": meta["step"],
+        "mode": mode,
         "train_videos": len(train_ids),
         "validation_videos": len(held),
         "views": len(views),
