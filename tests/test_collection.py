@@ -13,7 +13,14 @@ from ndvr_jax import search
 from ndvr_jax.collection import build as build_lib
 from ndvr_jax.collection.catalogue import Catalogue, CatalogueError, VideoRecord
 from ndvr_jax.collection.codes import video_codes
-from ndvr_jax.collection.fusion import Calibration, fit_calibration, fuse
+from ndvr_jax.collection.fusion import (
+    DEFAULT_CALIBRATION,
+    Calibration,
+    fit_calibration,
+    fuse,
+    load_calibrations,
+    modality_calibrations,
+)
 from ndvr_jax.collection.report import matched_spans
 from ndvr_jax.collection.shards import SHARD_DIR, load_vectors, write_shard
 from ndvr_jax.config_files import load_config_file
@@ -73,6 +80,15 @@ def test_calibration_recovers_a_logistic_model_and_fusion_rules():
     np.testing.assert_allclose(fuse(p_v, None), p_v)
     with pytest.raises(ValueError, match="both classes"):
         fit_calibration(scores, np.zeros_like(scores))
+
+
+def test_shipped_calibrations_and_the_one_for_landmarks():
+    shipped = load_calibrations(DEFAULT_CALIBRATION)
+    assert set(shipped) == {"visual", "audio", "audio+landmarks"}
+    assert modality_calibrations(shipped, landmarks=True)["audio"] == shipped["audio+landmarks"]
+    assert modality_calibrations(shipped, landmarks=False)["audio"] == shipped["audio"]
+    older = {k: shipped[k] for k in ("visual", "audio")}  # a file fitted without landmarks
+    assert modality_calibrations(older, landmarks=True)["audio"] == shipped["audio"]
 
 
 def test_dense_index_is_resident_and_matches_numpy():

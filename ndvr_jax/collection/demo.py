@@ -26,7 +26,12 @@ from ndvr_jax.collection.calibrate import (
     labelled_pairs,
     stage_mean_ap,
 )
-from ndvr_jax.collection.fusion import DEFAULT_CALIBRATION, load_calibrations, save_calibrations
+from ndvr_jax.collection.fusion import (
+    DEFAULT_CALIBRATION,
+    load_calibrations,
+    modality_calibrations,
+    save_calibrations,
+)
 from ndvr_jax.collection.report import write_report
 from ndvr_jax.collection.resident import Index
 from ndvr_jax.data.annotations import load_annotation
@@ -76,7 +81,8 @@ def collection_benchmark_run(
             calibrations = fit_calibrations(results, annotation, queries[::2], database)
             settings.calibration = str(work / "calibration.json")
         else:
-            calibrations = load_calibrations(DEFAULT_CALIBRATION)
+            shipped = load_calibrations(DEFAULT_CALIBRATION)
+            calibrations = modality_calibrations(shipped, index.landmarks is not None)
         pairs = labelled_pairs(results, annotation, scored, database)
         quality = {k: calibration_quality(c, *pairs[k]) for k, c in calibrations.items()}
         if fit_calibration:

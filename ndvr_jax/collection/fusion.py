@@ -96,3 +96,12 @@ def load_calibrations(path: str | os.PathLike = DEFAULT_CALIBRATION) -> dict[str
     data = json.loads(Path(path).read_text())
     names = ("visual", "audio", "audio+landmarks")
     return {k: Calibration(**data[k]) for k in names if k in data or k != names[-1]}
+
+
+def modality_calibrations(
+    calibrations: dict[str, Calibration], landmarks: bool
+) -> dict[str, Calibration]:
+    """The `visual` and `audio` calibrations that apply: with `landmarks` (the audio score has
+    the landmark score added), `audio+landmarks` as `audio` where there is one."""
+    audio = calibrations.get("audio+landmarks") if landmarks else None
+    return {"visual": calibrations["visual"], "audio": audio or calibrations["audio"]}

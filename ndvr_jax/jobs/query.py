@@ -39,7 +39,12 @@ from ndvr_jax.chamfer import chamfer_similarity
 from ndvr_jax.collection.approximate import FaissIndex
 from ndvr_jax.collection.build import video_entries
 from ndvr_jax.collection.codes import SIGN, video_codes
-from ndvr_jax.collection.fusion import DEFAULT_CALIBRATION, fuse, load_calibrations
+from ndvr_jax.collection.fusion import (
+    DEFAULT_CALIBRATION,
+    fuse,
+    load_calibrations,
+    modality_calibrations,
+)
 from ndvr_jax.collection.report import write_report
 from ndvr_jax.collection.resident import Index
 from ndvr_jax.features import extract_audio, extract_landmarks, extract_visual
@@ -161,11 +166,10 @@ def audio_scorer(index: Index, ausil_model: str):
 
 def rank(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict):
     """`{query: [match, ...]}` best first: each match with its fused probability and evidence."""
-    calibration = load_calibrations(config.calibration or DEFAULT_CALIBRATION)
     with_marks = index.landmarks is not None and bool(queries.landmarks)
-    # the fused score's own calibration where the file has one (the shipped file does)
-    audio_calibration = calibration.get("audio+landmarks" if with_marks else "audio",
-                                        calibration["audio"])  # fmt: skip
+    calibration = modality_calibrations(
+        load_calibrations(config.calibration or DEFAULT_CALIBRATION), with_marks
+    )
     candidates, stage_scores = first_stage(index, queries, config)
     scorer = None
     if index.audio is not None and (index.catalogue.folder / "pca.npz").is_file():
@@ -190,7 +194,7 @@ def rank(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict
         if counts is not None:
             audio = fused_similarity(audio, hits).astype(np.float32)
         p_visual = calibration["visual"](visual)
-        p_audio = np.where(np.isnan(audio), 0.0, audio_calibration(np.nan_to_num(audio)))
+        p_audio = np.where(np.isnan(audio), 0.0, calibration["audio"](np.nan_to_num(audio)))
         fused = fuse(p_visual, p_audio, config.fusion)
         order = np.argsort(-fused, kind="stable")[: config.k]
         results[query] = [
