@@ -5,7 +5,8 @@
     python -m ndvr_jax.query --index=my_index query.mp4
 
 `extract` is `configs/extract.py`'s (visual frame features; audio mode for the audio segments);
-`audio=False` indexes pictures only; `landmarks=False` leaves out the audio landmarks. `:runlocal` shrinks frames and batches for a quick check.
+`audio=False` indexes pictures only; `landmarks=False` leaves out the audio landmarks. `:runlocal`
+shrinks frames and batches for a quick check.
 """
 
 import ml_collections
