@@ -6,7 +6,9 @@
 `--queries` and `--database` are `<id>\\t<feature path>` lists. Writes segments JSON, VSC CSV,
 VCSL box JSON (one set per method), a timeline PNG per query and `summary.json` to
 `config.output_dir`; prints the score table when given ground truth. See
-`ndvr_jax.pdvr.localize`.
+`ndvr_jax.pdvr.localize`. With `--config=configs/localize_audio.py` (`modality` "audio") the
+lists are landmark files (`extract --config.mode=landmarks`) and the copied spans come from
+their aligned hits (`ndvr_jax.landmarks.localize`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from ndvr_jax.io import console
+from ndvr_jax.landmarks.localize import localize_audio
 from ndvr_jax.pdvr.localize import localize
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -29,7 +32,11 @@ def main(argv: list[str]) -> None:
     console.quiet_jax()
     if not _QUERIES.value or not _DATABASE.value:
         raise app.UsageError("--queries and --database are required")
-    summary = localize(_CONFIG.value, _QUERIES.value, _DATABASE.value)
+    run = localize_audio if _CONFIG.value.get("modality") == "audio" else localize
+    try:
+        summary = run(_CONFIG.value, _QUERIES.value, _DATABASE.value)
+    except console.USAGE_ERRORS as e:
+        console.exit_with_error(e)
     print(f"outputs in {_CONFIG.value.output_dir} ({summary['queries']} queries)", flush=True)
 
 

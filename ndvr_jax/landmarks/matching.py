@@ -37,36 +37,46 @@ class LandmarkIndex:
         self.videos = np.repeat(np.arange(len(sizes)), sizes)[order]
         self.max_frame = int(rows[:, 1].max(initial=0))
 
-    def hits(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`(video, offset)` of every database landmark sharing a query landmark's hash."""
+    def hits(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`(video, offset, query frame)` of every database landmark sharing a query landmark's
+        hash (offset = database frame - query frame)."""
         query = np.asarray(query, np.int64).reshape(-1, 2)
         start = np.searchsorted(self.hashes, query[:, 0], "left")
         count = np.searchsorted(self.hashes, query[:, 0], "right") - start
         total = int(count.sum())
         first = np.repeat(np.cumsum(count) - count, count)  # where each query's hits begin
         rows = np.repeat(start, count) + np.arange(total) - first
-        offsets = self.frames[rows] - np.repeat(query[:, 1], count)
-        return self.videos[rows], offsets
+        query_frames = np.repeat(query[:, 1], count)
+        return self.videos[rows], self.frames[rows] - query_frames, query_frames
 
     def match(self, query: np.ndarray, tolerance: int = 1) -> AlignedMatches:
         """The best-aligned hit count of `query` against every database video."""
         counts = np.zeros(self.num_videos, np.int64)
         best = np.zeros(self.num_videos, np.int64)
-        videos, offsets = self.hits(query)
-        if not len(videos):
-            return AlignedMatches(counts, best)
-        shift = int(offsets.min())
-        stride = int(offsets.max()) - shift + 2 * tolerance + 1  # windows never cross videos
-        keys, hits = np.unique(videos * stride + (offsets - shift), return_counts=True)
-        running = np.concatenate([[0], np.cumsum(hits)])
-        window = (running[np.searchsorted(keys, keys + tolerance, "right")]
-                  - running[np.searchsorted(keys, keys - tolerance, "left")])  # fmt: skip
-        owner = keys // stride
+        videos, offsets, _ = self.hits(query)
+        owner, offset, window = offset_windows(videos, offsets, tolerance)
         order = np.lexsort((-window, owner))  # per video, its largest window first
-        first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+        first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]] if len(order) else order
         counts[owner[first]] = window[first]
-        best[owner[first]] = keys[first] % stride + shift
+        best[owner[first]] = offset[first]
         return AlignedMatches(counts, best)
+
+
+def offset_windows(
+    videos: np.ndarray, offsets: np.ndarray, tolerance: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each distinct (video, offset) among hits: the video, the offset and the number of
+    hits of that video within ±`tolerance` frames of it."""
+    if not len(videos):
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    shift = int(offsets.min())
+    stride = int(offsets.max()) - shift + 2 * tolerance + 1  # windows never cross videos
+    keys, hits = np.unique(videos * stride + (offsets - shift), return_counts=True)
+    running = np.concatenate([[0], np.cumsum(hits)])
+    window = (running[np.searchsorted(keys, keys + tolerance, "right")]
+              - running[np.searchsorted(keys, keys - tolerance, "left")])  # fmt: skip
+    return keys // stride, keys % stride + shift, window
 
 
 def aligned_counts(
