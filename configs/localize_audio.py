@@ -10,22 +10,14 @@ videos, and where (`ndvr_jax.landmarks.localize`).
         --config.ground_truth=demo_data/segments.json --config.output_dir=localize_audio
 
 Writes `segments_landmarks.json`, `matches_landmarks.csv` (VSC), `boxes_landmarks.json` (VCSL),
-`timelines/<query>.png` and `summary.json`.
+`timelines/<query>.png` and `summary.json`. `spans` are `SpanRule`'s fields.
 """
-
-import dataclasses
 
 import ml_collections
 
-from ndvr_jax.landmarks.spans import SpanRule
+from ndvr_jax.landmarks.localize import default_audio_localize_config
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
     del arg  # nothing to shrink: no network, no training
-    config = ml_collections.ConfigDict()
-    config.modality = "audio"
-    config.output_dir = "localize_audio"
-    config.ground_truth = ""  # segments JSON; its `audio` segments are scored ("" = no scores)
-    config.timelines = True
-    config.spans = dataclasses.asdict(SpanRule())
-    return config
+    return default_audio_localize_config()

@@ -30,6 +30,8 @@ def test_demo_runs_end_to_end_and_retrieves_copies(tmp_path):
     assert (run / "collection" / "report.html").stat().st_size > 1000
     assert "Collection search" in report
     assert "| compilations | VFRM |" in report and (run / "localize" / "matches_vfrm.csv").is_file()
+    assert "Audio copy localisation" in report and "| all | LANDMARKS |" in report
+    assert (run / "localize_audio" / "matches_landmarks.csv").is_file()
     for plot in ("pr_curves.png", "pr_davr.png", "similarity_chamfer.png"):
         assert (run / plot).stat().st_size > 1000
     similarities = json.loads((run / "similarities_chamfer.json").read_text())

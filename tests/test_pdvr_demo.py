@@ -8,7 +8,8 @@ import numpy as np
 
 from ndvr_jax.config_files import load_config_file
 from ndvr_jax.data.demo import build_demo_benchmark
-from ndvr_jax.pdvr.demo import localize_demo_run, markdown_table
+from ndvr_jax.pdvr.demo import localize_demo_run
+from ndvr_jax.pdvr.evaluate import markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,9 @@ Compares, on the FIVR-style protocols of the benchmark (DSVR, CSVR, ISVR; DAVR f
     half of the queries and the query stages scored on the other half, the duplicates report
     (`ndvr_jax.collection.demo.collection_benchmark_run`), `config.run_collection`;
   * copy localisation: VFRM, TN and DP on features extracted at `localize.fps`, scored against
-    the benchmark's `segments.json` (`ndvr_jax.pdvr.demo.localize_demo_run`), `config.run_localize`.
+    the benchmark's `segments.json` (`ndvr_jax.pdvr.demo.localize_demo_run`), `config.run_localize`;
+    with the audio run's landmarks, the audio copy localisation too
+    (`ndvr_jax.landmarks.localize.audio_localize_run`).
 Writes `results.md`, `results.json`, `pr_curves.png` (first protocol), `pr_davr.png`,
 `similarities_<system>.json` and a similarity heatmap; DML, AuSiL and localisation runs under
 `dml/`, `audio/`, `localize/`.
@@ -37,6 +39,7 @@ from ndvr_jax.evaluation import plots, retrieval
 from ndvr_jax.features.visual import extract_visual
 from ndvr_jax.io.atomic import atomic_write, save_json_atomic
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
+from ndvr_jax.landmarks.localize import audio_localize_run
 from ndvr_jax.pdvr.demo import localize_demo_run
 
 
@@ -144,6 +147,13 @@ def run(config, workdir: str) -> dict[str, dict]:
             f"Copy localisation ({config.localize.fps:g} fps features, VCSL segment scores "
             f"against `segments.json`, visual copies; details in {work / 'localize'}):\n\n"
             f"{found['table']}{timeline}"
+        )
+    if config.run_localize and config.run_audio and config.ausil.get("landmarks"):
+        heard = audio_localize_run(work / "audio" / "landmarks", data, work / "localize_audio")
+        notes.append(
+            "Audio copy localisation (audio landmarks, VCSL segment scores against the `audio` "
+            f"segments of `segments.json`; details in {work / 'localize_audio'}):\n\n"
+            f"{heard['table']}"
         )
     first = config.protocols[0]
     _plot_pr(results, first, work / "pr_curves.png")

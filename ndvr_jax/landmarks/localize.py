@@ -11,6 +11,8 @@ segments over the hits per second of each source found) and `summary.json`; give
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +21,29 @@ import numpy as np
 
 from ndvr_jax.features.landmarks import load_landmark_file
 from ndvr_jax.io.atomic import save_json_atomic
-from ndvr_jax.io.store import read_id_path_list
+from ndvr_jax.io.store import FeatureStore, read_id_path_list, write_id_path_list
 from ndvr_jax.landmarks.fingerprint import LandmarkConfig
 from ndvr_jax.landmarks.matching import LandmarkIndex
 from ndvr_jax.landmarks.spans import SpanRule, copied_spans
 from ndvr_jax.pdvr import formats
-from ndvr_jax.pdvr.evaluate import evaluate_methods, format_table
+from ndvr_jax.pdvr.evaluate import evaluate_methods, format_table, markdown_table
 from ndvr_jax.pdvr.segments import Segment
 from ndvr_jax.pdvr.timeline import plot_timeline
 
 METHOD = "landmarks"
+
+
+def default_audio_localize_config() -> ml_collections.ConfigDict:
+    """Every setting of the audio localisation (`configs/localize_audio.py` is this)."""
+    return ml_collections.ConfigDict(
+        dict(
+            modality="audio",
+            output_dir="localize_audio",
+            ground_truth="",  # segments JSON; its `audio` segments are scored ("": no scores)
+            timelines=True,
+            spans=dataclasses.asdict(SpanRule()),
+        )
+    )
 
 
 def _load(list_path: str) -> dict[str, np.ndarray]:
@@ -83,4 +98,23 @@ def localize_audio(
                           np.arange(int(np.ceil(seconds))) + 0.5,
                           {db_ids[r]: c for r, c in curves.items()})  # fmt: skip
     save_json_atomic(out / "summary.json", summary)
+    return summary
+
+
+def audio_localize_run(
+    landmarks_dir: str | os.PathLike, data_dir: str | os.PathLike, workdir: str | os.PathLike
+) -> dict[str, Any]:
+    """The main job's audio localisation: the demo benchmark's queries against its database
+    from a landmark store, scored against its `segments.json`; adds `table` (markdown)."""
+    data, store = Path(data_dir), FeatureStore(landmarks_dir)
+    lists = {}
+    for name in ("queries", "database"):
+        ids = [v for v, _ in read_id_path_list(data / f"{name}.txt") if store.is_complete(v)]
+        lists[name] = Path(workdir) / f"{name}.txt"
+        lists[name].parent.mkdir(parents=True, exist_ok=True)
+        write_id_path_list(lists[name], [(v, str(store.feature_path(v))) for v in ids])
+    config = default_audio_localize_config()
+    config.update(output_dir=str(workdir), ground_truth=str(data / "segments.json"))
+    summary = localize_audio(config, str(lists["queries"]), str(lists["database"]))
+    summary["table"] = markdown_table(summary["scores"])
     return summary

@@ -11,7 +11,6 @@ table for the main report and the timeline PNG of the first compilation.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +19,10 @@ import ml_collections
 from ndvr_jax.features.visual import extract_visual
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
 from ndvr_jax.pdvr import formats
+from ndvr_jax.pdvr.evaluate import markdown_table
 from ndvr_jax.pdvr.localize import localize
 
-__all__ = ["localize_demo_run", "markdown_table"]
-
-
-def markdown_table(scores: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
-    """One row per subset and method: VCSL segment F1 / precision / recall, VSC segment AP,
-    sources found / annotated and the queries without a copy that got a segment."""
-    lines = [
-        "| queries | method | segment F1 | precision | recall | VSC AP | sources found "
-        "| negative queries with segments |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for subset, methods in scores.items():
-        for method, s in methods.items():
-            v, src = s["vcsl"], s["sources"]
-            lines.append(
-                f"| {subset} | {method.upper()} | {v['f1']:.3f} | {v['precision']:.3f} "
-                f"| {v['recall']:.3f} | {s['vsc_ap']:.3f} "
-                f"| {src['sources_found']}/{src['sources_annotated']} "
-                f"| {s['negative_queries_with_segments']}/{s['negative_queries']} |"
-            )
-    return "\n".join(lines)
+__all__ = ["localize_demo_run"]
 
 
 def _split_lists(store: FeatureStore, data: Path, available: set[str]) -> tuple[str, str]:

@@ -71,3 +71,23 @@ def format_table(scores: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
                 f"{s['negative_queries_with_segments']:>5}/{s['negative_queries']:<3}"
             )
     return "\n".join(lines)
+
+
+def markdown_table(scores: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+    """One row per subset and method: VCSL segment F1 / precision / recall, VSC segment AP,
+    sources found / annotated and the queries without a copy that got a segment."""
+    lines = [
+        "| queries | method | segment F1 | precision | recall | VSC AP | sources found "
+        "| negative queries with segments |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for subset, methods in scores.items():
+        for method, s in methods.items():
+            v, src = s["vcsl"], s["sources"]
+            lines.append(
+                f"| {subset} | {method.upper()} | {v['f1']:.3f} | {v['precision']:.3f} "
+                f"| {v['recall']:.3f} | {s['vsc_ap']:.3f} "
+                f"| {src['sources_found']}/{src['sources_annotated']} "
+                f"| {s['negative_queries_with_segments']}/{s['negative_queries']} |"
+            )
+    return "\n".join(lines)
