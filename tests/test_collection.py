@@ -180,6 +180,18 @@ def test_landmarks_add_their_score_to_the_audio_evidence(demo, tmp_path):
             expected = alone[match["id"]]["audio"] + 0.5 * score
             assert match["audio"] == pytest.approx(expected, abs=1e-5)
     assert max(hits) > 20 and np.median(hits) < 10  # copies pile up hits, the rest do not
+    # the offset of the aligned hits is where the copied sound sits in its source
+    truth = {}
+    for row in json.loads((data / "segments.json").read_text()):
+        if "audio" in row["modality"]:
+            truth.setdefault((row["query"], row["source"]), []).append(row)
+    checked = [
+        (m["audio_offset_s"], rows[0]["source_start"] - rows[0]["query_start"])
+        for query, matches in fused.items()
+        for m in matches
+        if m["landmarks"] >= 20 and len(rows := truth.get((query, m["id"]), [])) == 1
+    ]
+    assert checked and all(abs(got - want) < 0.5 for got, want in checked), checked
     # one first-stage candidate, plus the 3 videos with the most hits that it missed
     shutil.copytree(demo[0] / "index" / "landmarks", index / "landmarks")
     run_query(_with(config, rerank=1, landmark_candidates=3, output_dir=str(tmp_path / "few")))

@@ -52,9 +52,11 @@ from ndvr_jax.features.landmarks import load_landmark_file
 from ndvr_jax.hashing.codes import hamming_top_k
 from ndvr_jax.io.atomic import atomic_write, save_json_atomic
 from ndvr_jax.io.store import FeatureStore, write_id_path_list
+from ndvr_jax.landmarks.fingerprint import LandmarkConfig
 from ndvr_jax.landmarks.matching import fused_similarity
 
 FIRST_STAGES = ("global", "binary", "faiss")
+FRAME_SECONDS = LandmarkConfig().frame_seconds
 
 
 def default_query_config() -> ml_collections.ConfigDict:
@@ -176,7 +178,8 @@ def rank(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict
         scorer = audio_scorer(index, config.ausil_model)
     results: dict[str, list[dict[str, Any]]] = {}
     for row, query in enumerate(queries.visual):
-        counts = index.landmark_index.match(queries.landmarks[query]).counts if with_marks else None
+        aligned = index.landmark_index.match(queries.landmarks[query]) if with_marks else None
+        counts = aligned.counts if aligned is not None else None
         rows, stage = _candidates(index, query, candidates[row], stage_scores[row], counts, config)
         if not rows:
             results[query] = []
@@ -191,6 +194,8 @@ def rank(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict
             if has:
                 audio[has] = scorer.matrix([q_audio], [db_audio[i] for i in has])[0]
         hits = np.zeros(len(ids), np.int64) if counts is None else counts[rows]
+        # where the query's sound sits in the match: its time = query time + offset
+        offsets = np.zeros(len(ids)) if aligned is None else aligned.offsets[rows] * FRAME_SECONDS
         if counts is not None:
             audio = fused_similarity(audio, hits).astype(np.float32)
         p_visual = calibration["visual"](visual)
@@ -207,6 +212,7 @@ def rank(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict
                 "p_visual": round(float(p_visual[i]), 6),
                 "p_audio": round(float(p_audio[i]), 6),
                 "landmarks": int(hits[i]),
+                "audio_offset_s": round(float(offsets[i]), 3) if hits[i] else None,
                 "first_stage": None if np.isnan(stage[i]) else round(float(stage[i]), 6),
             }
             for i in order
@@ -265,7 +271,7 @@ def write_results(results: Mapping[str, Sequence[Mapping[str, Any]]], folder: Pa
     save_json_atomic(folder / "results.json", results)
     table = io.StringIO()
     columns = ["query", "rank", "id", "probability", "copy", "visual", "audio", "p_visual",
-               "p_audio", "landmarks", "first_stage"]  # fmt: skip
+               "p_audio", "landmarks", "audio_offset_s", "first_stage"]  # fmt: skip
     writer = csv.DictWriter(table, columns)
     writer.writeheader()
     for query, matches in results.items():
