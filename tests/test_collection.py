@@ -232,6 +232,7 @@ def test_all_pairs_finds_the_annotated_copies(demo, tmp_path):
     assert rows[0].startswith("query,rank,id,probability") and len(rows) == 1 + 8 * len(results)
     groups = json.loads((tmp_path / "out" / "groups.json").read_text())
     assert summary["groups"] == len(groups)
+    assert "landmark hits, sound at" in (tmp_path / "out" / "report.html").read_text()
     binary = config.copy_and_resolve_references()
     binary.update(first_stage="binary", output_dir=str(tmp_path / "binary"))
     run_query(binary)
@@ -306,6 +307,7 @@ def test_report_renders_in_a_real_browser(demo, tmp_path):
     assert dom.count('class="group"') == summary["groups"]
     assert dom.count("data:image/jpeg;base64") >= 4 and "<svg" in dom
     assert 'class="probability"' in dom
+    assert "landmark hits, sound at" in dom  # the audio evidence of the landmarks
     shot = tmp_path / "report.png"
     subprocess.run([*command[:-2], f"--screenshot={shot}", "--window-size=1200,900",
                     page.as_uri()], capture_output=True, timeout=120)  # fmt: skip

@@ -125,6 +125,9 @@ def _pair_rows(index: Index, group: Sequence[str], results: Mapping[str, Any]) -
                 if match["audio"] is None
                 else f"{match['audio']:.3f} (p {match['p_audio']:.2f})"
             )
+            if match.get("landmarks"):
+                offset = match["audio_offset_s"]
+                audio += f"<br>{match['landmarks']} landmark hits, sound at {offset:+.1f} s"
             timeline = _timeline(spans, q_meta.get("duration", 1.0), s_meta.get("duration", 1.0))
             rows.append(
                 f"<tr><td>{html.escape(query)} ↔ {html.escape(match['id'])}</td>"
