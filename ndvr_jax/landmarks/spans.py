@@ -5,10 +5,12 @@ A copied span shows as landmark hits of one database video on one offset (databa
 query frame), close together in the query. Alignments are taken strongest first: a (video,
 offset) whose hits within ±`tolerance` frames number at least `min_hits` claims them; its hits'
 query frames split into runs wherever `max_gap_s` passes without one, and every run with at
-least `min_hits` hits is a segment: query span from its first anchor to its last plus `tail_s`,
-source span the same shifted by the offset, score `landmark_score(hits)`. Hits claimed by an
-alignment are not counted again, so a neighbouring offset does not repeat a segment. The offset
-is constant within a segment: a copy played faster or slower drifts off it (no segment).
+least `min_hits` hits over at least `min_seconds` is a segment: query span from its first anchor
+to its last plus `tail_s`, source span the same shifted by the offset, score
+`landmark_score(hits)`. Hits claimed by an alignment are not counted again, so a neighbouring
+offset does not repeat a segment; a segment whose query span stronger segments of other sources
+cover by more than `exclusive` is dropped (a shared word inside a copied song). The offset is
+constant within a segment: a copy played faster or slower drifts off it (no segment).
 """
 
 from __future__ import annotations
