@@ -53,7 +53,7 @@ from ndvr_jax.hashing.codes import hamming_top_k
 from ndvr_jax.io.atomic import atomic_write, save_json_atomic
 from ndvr_jax.io.store import FeatureStore, write_id_path_list
 from ndvr_jax.landmarks.fingerprint import LandmarkConfig
-from ndvr_jax.landmarks.matching import fused_similarity
+from ndvr_jax.landmarks.matching import AlignedMatches, fused_similarity
 
 FIRST_STAGES = ("global", "binary", "faiss")
 FRAME_SECONDS = LandmarkConfig().frame_seconds
@@ -186,18 +186,8 @@ def rank(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict
             continue
         ids = [index.records[i].id for i in rows]
         visual = chamfer_similarity([queries.visual[query]], [index.visual.load(v) for v in ids])[0]
-        audio = np.full(len(ids), np.nan, np.float32)
         q_audio = queries.audio.get(query, np.zeros((0, 1)))
-        if scorer is not None and len(q_audio):
-            db_audio = [index.audio_of(v) for v in ids]
-            has = [i for i, a in enumerate(db_audio) if len(a)]
-            if has:
-                audio[has] = scorer.matrix([q_audio], [db_audio[i] for i in has])[0]
-        hits = np.zeros(len(ids), np.int64) if counts is None else counts[rows]
-        # where the query's sound sits in the match: its time = query time + offset
-        offsets = np.zeros(len(ids)) if aligned is None else aligned.offsets[rows] * FRAME_SECONDS
-        if counts is not None:
-            audio = fused_similarity(audio, hits).astype(np.float32)
+        audio, hits, offsets = _audio_evidence(index, q_audio, ids, rows, scorer, aligned)
         p_visual = calibration["visual"](visual)
         p_audio = np.where(np.isnan(audio), 0.0, calibration["audio"](np.nan_to_num(audio)))
         fused = fuse(p_visual, p_audio, config.fusion)
@@ -218,6 +208,30 @@ def rank(index: Index, queries: QueryFeatures, config: ml_collections.ConfigDict
             for i in order
         ]
     return results
+
+
+def _audio_evidence(
+    index: Index,
+    q_audio: np.ndarray,
+    ids: list[str],
+    rows: list[int],
+    scorer,
+    aligned: AlignedMatches | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per candidate: the audio score (AuSiL, plus the landmark score when `aligned` holds the
+    query's landmark matches; NaN without sound), the landmark hits and the offset in seconds
+    where the query's sound sits in it (its time = query time + offset)."""
+    audio = np.full(len(ids), np.nan, np.float32)
+    if scorer is not None and len(q_audio):
+        db_audio = [index.audio_of(v) for v in ids]
+        has = [i for i, a in enumerate(db_audio) if len(a)]
+        if has:
+            audio[has] = scorer.matrix([q_audio], [db_audio[i] for i in has])[0]
+    if aligned is None:
+        return audio, np.zeros(len(ids), np.int64), np.zeros(len(ids))
+    hits = aligned.counts[rows]
+    fused = fused_similarity(audio, hits).astype(np.float32)
+    return fused, hits, aligned.offsets[rows] * FRAME_SECONDS
 
 
 def _candidates(
