@@ -29,6 +29,7 @@ from ndvr_jax.pdvr import formats
 from ndvr_jax.pdvr.evaluate import evaluate_methods, format_table, markdown_table
 from ndvr_jax.pdvr.segments import Segment
 from ndvr_jax.pdvr.timeline import plot_timeline
+from ndvr_jax.progress import Progress
 
 METHOD = "landmarks"
 
@@ -75,9 +76,11 @@ def localize_audio(
     rule = SpanRule(**config.get("spans", {}))
     step = LandmarkConfig().frame_seconds
     found: dict[str, list[Segment]] = {}
+    progress = Progress(len(queries), "localize", "queries")
     for query, marks in queries.items():
         spans = copied_spans(marks, index, rule)
         found[query] = [s._replace(source=db_ids[int(s.source)]) for s in spans]
+        progress.update(1)
     formats.save_segments_json(out / f"segments_{METHOD}.json", found)
     formats.save_vsc_csv(out / f"matches_{METHOD}.csv", found)
     formats.save_vcsl_boxes(out / f"boxes_{METHOD}.json", found)
