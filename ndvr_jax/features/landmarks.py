@@ -61,9 +61,9 @@ def landmark_config(config) -> LandmarkConfig:
 def load_landmarks(path: str, settings: LandmarkConfig, silence: float) -> Landmarks:
     """Landmarks of a file's audio; bad files raise `AudioDecodeError` (with its `reason`)."""
     decoded = audio_io.decode_audio(path, settings.sample_rate)
-    samples = decoded.samples - decoded.samples.mean() if decoded.samples.size else decoded.samples
+    samples, peak = audio_io.centred(decoded.samples)
     status = decoded.status
-    if status == audio_io.AudioStatus.OK and float(np.abs(samples).max(initial=0.0)) < silence:
+    if status == audio_io.AudioStatus.OK and peak < silence:
         status = audio_io.AudioStatus.SILENT
     if status != audio_io.AudioStatus.OK:
         return Landmarks(np.zeros((0, 2), np.int64), status, samples.size)

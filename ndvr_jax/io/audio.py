@@ -215,6 +215,13 @@ def spectrogram_windows(mel: np.ndarray, config: AudioConfig = AudioConfig()) ->
     return padded[index]
 
 
+def centred(samples: np.ndarray) -> tuple[np.ndarray, float]:
+    """The waveform without its DC offset (float32) and its peak magnitude (0 if empty)."""
+    y = np.asarray(samples, np.float32)
+    y = y - y.mean() if y.size else y
+    return y, float(np.abs(y).max()) if y.size else 0.0
+
+
 def waveform_windows(
     samples: np.ndarray,
     config: AudioConfig = AudioConfig(),
@@ -227,9 +234,7 @@ def waveform_windows(
     `normalize`), turned into `[n_frames, n_mels]` by `spectrogram(samples, config)` (default: the
     dB Mel-spectrogram) and cut into windows; fewer frames than one window is `too_short`.
     """
-    y = np.asarray(samples, np.float32)
-    y = y - y.mean() if y.size else y
-    peak = float(np.abs(y).max()) if y.size else 0.0
+    y, peak = centred(samples)
     if peak < config.silence_threshold:
         return AudioWindows(_no_windows(config), AudioStatus.SILENT, y.size)
     if config.normalize:

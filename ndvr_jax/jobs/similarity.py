@@ -213,7 +213,8 @@ def run_similarity(config: ml_collections.ConfigDict) -> Path:
     _check_all_widths(config, {**queries, **database})
     matrix = system_similarities(config, list(queries.values()), list(database.values()))
     if config.system == "ausil" and config.landmarks_dir:
-        marks = lambda ids: [_landmark_loader(config.landmarks_dir)(v, "") for v in ids]
+        load_marks = _landmark_loader(config.landmarks_dir)  # one store for every video
+        marks = lambda ids: [load_marks(v, "") for v in ids]
         counts = aligned_counts(marks(queries), marks(database))
         matrix = fused_similarity(
             matrix, counts, config.landmark_weight, config.landmark_half_count
