@@ -33,6 +33,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.speech_share = 0.4
     config.bed_share = 0.3
     config.dissolve_share = 0.3
+    config.foreign_sound_share = 0.25  # music tracks and speakers only queries' foreign sound uses
     config.visual_classes = tuple(copy_classes.VISUAL_CLASSES)
     config.audio_classes = copy_classes.AUDIO_CLASSES
     config.profiles = ("mp4", "webm_vp9", "mkv", "mov", "avi_mpeg4", "ts")

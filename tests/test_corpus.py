@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -166,6 +167,17 @@ def test_collect_records_licences_and_hashes(no_network, tmp_path):
     assert len(pool.pictures()) == 10  # two tiles per photo
     left, right = pool.picture(pool.pictures()[0], 100), pool.picture(pool.pictures()[1], 100)
     assert left.shape == right.shape == (100, 75, 3) and not np.allclose(left, right)
+    speakers = {pool.group(n) for n in pool.sounds("speech")}
+    assert speakers == {f"fake-train-speech/usr/share/train/voice/{x}" for x in ("en", "fr")}
+    # `group_up`: a speaker's folder above the file's own one (gcin: a folder per syllable)
+    up = tuple(
+        dataclasses.replace(s, takes=tuple(dataclasses.replace(t, group_up=1) for t in s.takes))
+        for s in fake
+    )
+    pool = MediaPool(collect("train", tmp_path, up, verbose=False))
+    assert {pool.group(n) for n in pool.sounds("speech")} == {
+        "fake-train-speech/usr/share/train/voice"
+    }
 
 
 def test_corpus_videos_decode_with_sound_and_resume(no_network, tmp_path):

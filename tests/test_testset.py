@@ -72,6 +72,22 @@ def test_plan_ground_truth_is_consistent(fake):
         src, query = videos[seg["source"]], videos[seg["query"]]
         assert 0 <= seg["source_start"] < seg["source_end"] <= src["duration"] + 1e-6
         assert 0 <= seg["query_start"] < seg["query_end"] <= query["duration"] + 1e-6
+    # a query's own sound (foreign soundtracks, fillers, mixed-in words and music) comes from
+    # tracks and speakers that no database video plays, not just from other spans of them
+    pool = MediaPool(collect("test", cache, sources, verbose=False))
+    database_sound = {m for m in database_media if m in pool.files}
+    unit = lambda m: pool.group(m) if m in pool.sounds("speech") else m  # a speaker, or a track
+    database_units = {unit(m) for m in database_sound}
+    foreign = set()
+    for q in queries.values():
+        for seg in q["audio"] or ():
+            foreign |= {p["name"] for p in seg.get("pieces", ())}
+            for effect in seg.get("effects", ()):
+                foreign |= set(effect.get("others", ()))
+    assert foreign and database_sound
+    assert (
+        not {pool.group(m) if m in pool.sounds("speech") else m for m in foreign} & database_units
+    )
     # the same seed plans the same test set; another seed another one
     assert json.dumps(_plan(cache, sources)) == json.dumps(videos)
     assert json.dumps(_plan(cache, sources, seed=1)) != json.dumps(videos)

@@ -40,21 +40,22 @@ def _spread(items: list[Any], n: int) -> list[Any]:
 
 
 def _probe(path: Path, kind: str) -> dict[str, Any] | None:
-    """Picture size or sound duration; None when the file does not open as that."""
+    """Picture size or sound duration; None when the file does not open (or decode) as that."""
     try:
         if kind in PICTURE_KINDS:
             with Image.open(path) as image:
                 return {"width": image.width, "height": image.height}
-        with av.open(str(path)) as container:
+        with av.open(str(path)) as container:  # decoded whole: some files fail midway
             if not container.streams.audio:
                 return None
             stream = container.streams.audio[0]
+            decoded = sum(f.samples / f.sample_rate for f in container.decode(stream))
             if stream.duration is not None and stream.time_base is not None:
-                seconds = float(stream.duration * stream.time_base)
+                seconds = float(stream.duration * stream.time_base)  # what the header says
             elif container.duration is not None:
                 seconds = container.duration / av.time_base
             else:
-                seconds = sum(f.samples / f.sample_rate for f in container.decode(stream))
+                seconds = decoded
             return {"duration": round(seconds, 3)}
     except (OSError, av.error.FFmpegError, ValueError):
         return None
@@ -102,7 +103,7 @@ def collect(
                     "package": source.package,
                     "version": record["version"],
                     "path": rel,
-                    "group": f"{source.package}/{Path(rel).parent.as_posix()}",
+                    "group": f"{source.package}/{Path(rel).parents[take.group_up].as_posix()}",
                     "bytes": path.stat().st_size,
                     "sha256": debian.sha256(path),
                     **({"tiles": take.tiles} if take.tiles > 1 else {}),

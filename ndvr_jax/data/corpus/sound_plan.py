@@ -3,7 +3,9 @@
 
 Segments are the `media` sound segments of `render.PoolRenderer`. `Spans` hands out disjoint
 spans of music tracks and unused words, so two videos share no piece of sound while the pool
-has enough (then pieces repeat).
+has enough (then pieces repeat). `split_sounds` keeps whole pieces and speakers apart for a
+test set's foreign sound: game music repeats its loops and a speaker's syllables resemble each
+other, so another span of a database video's track is not foreign.
 """
 
 from __future__ import annotations
@@ -25,12 +27,17 @@ class Spans:
     """Disjoint pieces of the pool's sounds: music spans and spoken words (each used once,
     while unused ones are left; then reused)."""
 
-    def __init__(self, pool: MediaPool, rng: np.random.Generator):
+    def __init__(
+        self, pool: MediaPool, rng: np.random.Generator, sounds: frozenset[str] | None = None
+    ):
+        """`sounds`: the pool's sounds this hands out (default: all)."""
         self.pool, self.rng = pool, rng
+        self.tracks = [n for n in pool.sounds("music") if sounds is None or n in sounds]
         self.used: dict[str, list[tuple[float, float]]] = {}
         self.words: dict[str, list[str]] = {}
         for name in pool.sounds("speech"):
-            self.words.setdefault(pool.group(name), []).append(name)
+            if sounds is None or name in sounds:
+                self.words.setdefault(pool.group(name), []).append(name)
         self.fresh = {group: list(names) for group, names in self.words.items()}
 
     def _free(self, name: str, seconds: float) -> list[tuple[float, float]]:
@@ -42,7 +49,7 @@ class Spans:
     def music(self, seconds: float) -> list[Spec]:
         """Pieces that fill `seconds` with a span of one track that no other video has (while
         the tracks have room; then spans may repeat). A track shorter than that is looped."""
-        tracks = self.pool.sounds("music")
+        tracks = self.tracks
         if not tracks:
             raise ValueError("the media pool has no music")
         gaps = [(name, gap) for name in tracks for gap in self._free(name, seconds)]
@@ -85,7 +92,33 @@ class Spans:
         probability `bed_share`) or music."""
         kind = "speech" if self.words and self.rng.random() < speech_share else "music"
         pieces = self.speech(seconds) if kind == "speech" else self.music(seconds)
-        if kind == "speech" and self.pool.sounds("music") and self.rng.random() < bed_share:
+        if kind == "speech" and self.tracks and self.rng.random() < bed_share:
             bed_gain = _r(self.rng.uniform(-22, -14))
             pieces += [{**p, "gain_db": bed_gain} for p in self.music(seconds)]
         return {"type": "media", "duration": _r(seconds), "kind": kind, "pieces": pieces}
+
+
+def split_sounds(
+    pool: MediaPool, rng: np.random.Generator, share: float
+) -> tuple[frozenset[str], frozenset[str]]:
+    """(database, foreign) sounds: whole music tracks, and whole speakers (speech groups), with
+    about `share` of the music's duration and of the words foreign; each side keeps at least one
+    of each kind where the pool has two."""
+
+    def part(units: dict[str, list[str]], size: dict[str, float]) -> tuple[set[str], set[str]]:
+        order = rng.permutation(sorted(units)).tolist()
+        total, foreign = sum(size.values()), []
+        while len(order) > 1 and sum(size[u] for u in foreign) < share * total:
+            foreign.append(order.pop())
+        if not foreign and order:  # one unit only: both sides share it
+            foreign = list(order)
+        pick = lambda keys: {n for k in keys for n in units[k]}
+        return pick(order), pick(foreign)
+
+    music = {n: [n] for n in pool.sounds("music")}
+    groups: dict[str, list[str]] = {}
+    for name in pool.sounds("speech"):
+        groups.setdefault(pool.group(name), []).append(name)
+    db_music, foreign_music = part(music, {n: pool.duration(n) for n in music})
+    db_speech, foreign_speech = part(groups, {g: float(len(w)) for g, w in groups.items()})
+    return frozenset(db_music | db_speech), frozenset(foreign_music | foreign_speech)

@@ -44,6 +44,7 @@ class Take:
     max_files: int = 400
     min_side: int = 0  # pictures: smaller ones (icons) are skipped
     tiles: int = 1  # pictures: cut into this many disjoint vertical strips (separate media)
+    group_up: int = 0  # a file's group (one speaker) is this many folders above its own
 
 
 @dataclass(frozen=True)
@@ -149,13 +150,23 @@ SOURCES: tuple[Source, ...] = (
     Source(
         "klettres-data",
         "test",
-        (Take("speech", ("usr/share/klettres/*/*/*.ogg",), max_files=2000),),
+        (  # <language>/{alpha,syllab}/: one speaker a language
+            Take("speech", ("usr/share/klettres/*/*/*.ogg",), max_files=2000, group_up=1),
+        ),
         "spoken letters and syllables in ~20 languages",
     ),
     Source(
         "gcin-voice",
         "test",
-        (Take("speech", ("usr/share/gcin-voice/ogg/*/*.ogg",), min_bytes=500, max_files=2500),),
+        (
+            Take(
+                "speech",
+                ("usr/share/gcin-voice/ogg/*/*.ogg",),
+                min_bytes=500,
+                max_files=2500,
+                group_up=1,  # a folder per syllable, one speaker
+            ),
+        ),
         "recorded Mandarin syllables",
     ),
     Source(

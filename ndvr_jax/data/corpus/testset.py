@@ -6,7 +6,8 @@ and distractors (the same, unrelated). Queries: one visual copy per (class, refe
 (`copy_classes.VISUAL_CLASSES`, the sound kept, lightly changed, or replaced), audio copies (the
 reference's sound under `copy_classes.AUDIO_CLASSES`, over foreign pictures) and compilations
 (spans of several references between foreign fillers). Foreign pictures and sounds are test media
-that no database video shows, so a query matches nothing but what it copies.
+that no database video shows or plays (whole music tracks and speakers are kept apart, about
+`foreign_sound_share` of them), so a query matches nothing but what it copies.
 
 Layout under `out_dir` (as the demo's): `videos/<id>.<ext>`, `videos.txt`, `queries.txt`,
 `database.txt`, `annotation.json` (FIVR labels ND/DS/DA), `segments.json`, `queries.json` (per
@@ -32,12 +33,12 @@ from . import copy_classes
 from .collect import collect
 from .pool import MediaPool
 from .render import PoolRenderer
-from .sound_plan import Spans
+from .sound_plan import Spans, split_sounds
 from .sources import Source
 from .training import shots_segment
 
 Spec = dict[str, Any]
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: foreign sound from tracks and speakers of its own
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class TestSetConfig:
     speech_share: float = 0.4
     bed_share: float = 0.3
     dissolve_share: float = 0.3
+    foreign_sound_share: float = 0.25
     visual_classes: tuple[str, ...] = tuple(copy_classes.VISUAL_CLASSES)
     audio_classes: tuple[str, ...] = copy_classes.AUDIO_CLASSES
     profiles: tuple[str, ...] = ("mp4", "webm_vp9", "mkv", "mov", "avi_mpeg4", "ts")
@@ -78,7 +80,8 @@ class _Planner:
     def __init__(self, pool: MediaPool, cfg: TestSetConfig, seed: int):
         self.pool, self.cfg = pool, cfg
         self.rng = np.random.default_rng(seed)
-        self.spans = Spans(pool, self.rng)
+        own, foreign = split_sounds(pool, self.rng, cfg.foreign_sound_share)
+        self.spans, self.foreign = Spans(pool, self.rng, own), Spans(pool, self.rng, foreign)
         self.profiles = itertools.cycle(self.rng.permutation(cfg.profiles).tolist())
         self.pictures = self.rng.permutation(pool.pictures()).tolist()
         need = cfg.n_references + cfg.n_distractors + 2
@@ -86,7 +89,8 @@ class _Planner:
             raise ValueError(
                 f"the {cfg.role} media has {len(self.pictures)} pictures, {need} needed"
             )
-        self.speech, self.music = pool.sounds("speech"), pool.sounds("music")
+        self.speech = [n for n in pool.sounds("speech") if n in foreign]  # mixed-in sound
+        self.music = [n for n in pool.sounds("music") if n in foreign]
 
     def pick(self, options: Any) -> Any:
         options = list(options)
@@ -126,7 +130,7 @@ class _Planner:
         return shots_segment(self.rng, self.pictures, seconds, fps, self.cfg)
 
     def foreign_sound(self, seconds: float) -> Spec:
-        return self.spans.track(seconds, 0.5, 0.0)  # sound no database video has
+        return self.foreign.track(seconds, 0.5, 0.0)  # tracks and speakers of no database video
 
     def copy(self, rid: str, ref: Spec, fps: int, start: float, length: float, speed: float):
         n = max(1, int(length / speed * fps + 1e-6))
