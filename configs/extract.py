@@ -36,6 +36,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     # region (the frame again where none is found); one more backbone run a frame.
     config.insets = False
     config.inset_window_s = 8.0
+    config.inset_border_sides = 2  # up to this many of an inset's sides on the frame's border
     config.dtype = "float32"  # float32 | bfloat16 (compute dtype)
     # Images (or Mel windows) per device that the backbone runs on at a time, looped inside the
     # jitted batch: "auto" (CPU: 2, for cache locality; GPU/TPU: the whole batch), "0" (the whole

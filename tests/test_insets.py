@@ -12,7 +12,13 @@ from configs.extract import get_config
 from ndvr_jax.backbones import create_backbone, mac
 from ndvr_jax.features.visual import extract_visual
 from ndvr_jax.io.video import square_image
-from ndvr_jax.regional.insets import content_box, detect_inset, inset_boxes, inset_views
+from ndvr_jax.regional.insets import (
+    InsetSearch,
+    content_box,
+    detect_inset,
+    inset_boxes,
+    inset_views,
+)
 
 
 def _texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -51,6 +57,22 @@ def test_an_inset_shown_over_moving_footage_is_found_where_it_is(seed) -> None:
 def test_moving_footage_without_an_inset_has_none(seed) -> None:
     frames = _panning(np.random.default_rng(seed), 8, 224, 224)
     assert detect_inset(frames) is None
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_an_inset_flush_with_the_frame_edges_is_found(seed) -> None:
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(50, 90)), int(rng.integers(60, 100))
+    host, guest = _panning(rng, 8, 224, 224), _panning(rng, 8, h, w)
+    for top, left in ((0, int(rng.integers(20, 100))), (0, 224 - w)):  # top edge; top-right corner
+        frames = _with_inset(host, guest, top, left)
+        inner = detect_inset(frames, InsetSearch(border_sides=0))  # missed, or cut short
+        assert inner is None or inner[0] >= 4
+        box = detect_inset(frames)  # two sides may lie on the border by default
+        assert box is not None
+        np.testing.assert_allclose(box, [top, left, h, w], atol=8)
+        np.testing.assert_array_less(np.abs(box[:2] - [top, left]), 5)
+    assert detect_inset(host) is None
 
 
 def test_letterbox_bars_are_not_an_inset_and_boxes_are_in_frame_pixels() -> None:

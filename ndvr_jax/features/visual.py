@@ -52,11 +52,16 @@ def visual_settings(config) -> dict:
         "zoom": config.get("zoom") or None,
         # the detector's settings too, so a change of its defaults extracts again
         **(
-            {"insets": {"window_s": config.inset_window_s, **dataclasses.asdict(InsetSearch())}}
+            {"insets": {"window_s": config.inset_window_s, **dataclasses.asdict(_search(config))}}
             if config.get("insets")
             else {}
         ),  # fmt: skip
     }
+
+
+def _search(config) -> InsetSearch:
+    """The inset detector's settings: its defaults, and `inset_border_sides`."""
+    return InsetSearch(border_sides=config.get("inset_border_sides", InsetSearch.border_sides))
 
 
 def frame_model(
@@ -83,7 +88,9 @@ def extract_visual(config, video_list: str, output_dir: str) -> ExtractionSummar
     """Extracts the visual features of every video of `video_list` (this process's share)."""
     stream = video_io.VideoStream
     if config.get("insets"):
-        stream = functools.partial(InsetStream, window_s=config.inset_window_s)
+        stream = functools.partial(
+            InsetStream, window_s=config.inset_window_s, search=_search(config)
+        )
     decode = functools.partial(  # frames a chunk at a time: memory independent of duration
         stream, fps=config.fps, size=config.size, mode=config.resize
     )
