@@ -27,6 +27,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     config.num_devices = 1
     config.num_steps = 1000
     config.checkpoint_every = 500
+    config.validation_every = 5  # every 5th video (and its copies) held out: picks the network
+    config.eval_every = 100
     config.keep_checkpoints = 1
     config.optimizer.learning_rate = 1e-4
     config.model.hidden_sizes = (1000,)
@@ -42,4 +44,5 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         config.mining.update(groups_per_batch=2, videos_per_group=2, background=0)
         config.num_steps = 4
         config.checkpoint_every = 2
+        config.eval_every = 2
     return config

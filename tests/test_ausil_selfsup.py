@@ -13,6 +13,7 @@ from ndvr_jax.ausil.model import PCAWhitening
 from ndvr_jax.ausil.saved import load_model, model_mode
 from ndvr_jax.ausil.scoring import make_scorer
 from ndvr_jax.jobs.train import run_task
+from ndvr_jax.training.heldout import retrieval_map, validation_split
 
 DIMS = 8
 
@@ -23,12 +24,12 @@ def test_hardest_negative_is_never_the_diagonal():
 
 
 def test_validation_split_and_map():
-    train, held = selfsup.validation_split([f"v{i}" for i in range(10)][::-1], 3)
+    train, held = validation_split([f"v{i}" for i in range(10)][::-1], 3)
     assert held == ["v2", "v5", "v8"] and len(train) == 7 and not set(train) & set(held)
-    assert selfsup.validation_split(["a", "b"], 0) == (["a", "b"], [])
+    assert validation_split(["a", "b"], 0) == (["a", "b"], [])
     scores = np.array([[0.9, 0.1, 0.5], [0.9, 0.2, 0.5], [0.3, 0.3, 0.1]])
     # ranks 1, 3 and 2 (a tie counts against the query)
-    np.testing.assert_allclose(selfsup.retrieval_map(scores, [0, 1, 1]), (1 + 1 / 3 + 1 / 2) / 3)
+    np.testing.assert_allclose(retrieval_map(scores, [0, 1, 1]), (1 + 1 / 3 + 1 / 2) / 3)
 
 
 class FakeFeaturizer:

@@ -55,6 +55,7 @@ from ndvr_jax.io.atomic import save_json_atomic, save_npz_atomic
 from ndvr_jax.io.store import read_id_path_list
 from ndvr_jax.progress import Progress
 from ndvr_jax.training import loop
+from ndvr_jax.training.heldout import retrieval_map, validation_split
 
 VIEWS_DIR = "views"
 BACKGROUND_POOL = 8  # recent tracks kept as mixing backgrounds
@@ -102,13 +103,6 @@ class View:
     source: str
     start: int
     applied: str
-
-
-def validation_split(ids: Sequence[str], every: int) -> tuple[list[str], list[str]]:
-    """(training ids, held-out ids): every `every`-th of the sorted ids is held out."""
-    ordered = sorted(ids)
-    held = {v for i, v in enumerate(ordered) if every > 0 and i % every == every - 1}
-    return [v for v in ordered if v not in held], [v for v in ordered if v in held]
 
 
 def _video_views(
@@ -283,13 +277,6 @@ class SelfSupTask:
             "batch_top1": jnp.mean((pos > neg).astype(jnp.float32)),
         }
         return triplet + self.config.reg_weight * reg, metrics
-
-
-def retrieval_map(matrix: np.ndarray, relevant: Sequence[int]) -> float:
-    """mAP of `[Q, N]` scores with one relevant column per query: mean of 1 / its rank (ties
-    ranked pessimistically)."""
-    own = matrix[np.arange(len(relevant)), relevant]
-    return float(np.mean(1.0 / np.sum(matrix >= own[:, None], axis=1)))
 
 
 def validation_map(

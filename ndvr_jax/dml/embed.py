@@ -1,5 +1,6 @@
 """A trained DML network on disk (`save_dml` / `load_dml`) and in use: early and late fusion
-embeddings of many videos in jitted, fixed-shape batches."""
+embeddings of many videos in jitted, fixed-shape batches. `DEFAULT_DML` is the network shipped
+in the package (`weights/`, self-supervised on the real-media corpus; see its model card)."""
 
 from __future__ import annotations
 
@@ -21,17 +22,21 @@ from ndvr_jax.io.atomic import save_json_atomic, save_npz_atomic
 
 MODEL_FILE = "dml_model.json"
 PARAMS_FILE = "dml_params.npz"
+DEFAULT_DML = Path(__file__).parent / "weights"
 
 
 def _param_key(path: tuple[Any, ...]) -> str:
     return "/".join(str(p) for p in path)
 
 
-def save_dml(model: DML, directory: str | os.PathLike, **meta: Any) -> Path:
-    """Writes `dml_model.json` and `dml_params.npz` into `directory`; returns the folder."""
+def save_dml(
+    model: DML, directory: str | os.PathLike, dtype: Any = np.float32, **meta: Any
+) -> Path:
+    """Writes `dml_model.json` and `dml_params.npz` (parameters as `dtype`; `load_dml` reads them
+    back as float32) into `directory`; returns the folder."""
     directory = Path(directory)
     flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
-    arrays = {_param_key(path): np.asarray(var.get_value()) for path, var in flat}
+    arrays = {_param_key(path): np.asarray(var.get_value(), dtype) for path, var in flat}
     kernels = [layer.kernel.get_value().shape for layer in model.layers]
     save_npz_atomic(directory / PARAMS_FILE, **arrays)
     save_json_atomic(
@@ -70,7 +75,7 @@ def load_dml(directory: str | os.PathLike) -> tuple[DML, dict[str, Any]]:
             value = arrays[_param_key(path)]
             if value.shape != var.get_value().shape:
                 raise ValueError(f"{_param_key(path)}: saved shape {value.shape} does not match")
-            var.set_value(jnp.asarray(value))
+            var.set_value(jnp.asarray(value, var.get_value().dtype))  # shipped as float16
     nnx.update(model, state)
     return model, meta
 

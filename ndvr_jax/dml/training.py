@@ -493,14 +493,17 @@ def train_dml(
     workdir: str | os.PathLike,
     task: _DMLTask | None = None,
     evaluate: Any = None,
+    save: bool = True,
 ) -> tuple[DML, list[dict[str, float]]]:
-    """Trains (resuming from `workdir`) and writes the network beside the checkpoints."""
+    """Trains (resuming from `workdir`) and writes the network beside the checkpoints (`save`;
+    off where `evaluate` writes the best one itself)."""
     task = build_task(config) if task is None else task
     config = ml_collections.ConfigDict(config.to_dict())
     config.num_steps = resolve_steps(config, task)
     config.batch_size = task.batch_size if isinstance(task, OfflineTripletTask) else task.batch_rows
     model, history = loop.train(task, config, os.fspath(workdir), evaluate=evaluate)
-    save_dml(model, workdir, mode=config.mode, steps=config.num_steps)
+    if save:
+        save_dml(model, workdir, mode=config.mode, steps=config.num_steps)
     return model, history
 
 
