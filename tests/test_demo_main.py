@@ -15,7 +15,7 @@ def test_demo_runs_end_to_end_and_retrieves_copies(tmp_path):
     config.data_dir = str(tmp_path / "data")
     run = tmp_path / "run"
     results = demo.run(config, str(run))
-    for system in ("global", "chamfer", "DML early", "DML late"):
+    for system in ("global", "chamfer", "DML shipped", "DML early", "DML late"):
         assert 0.5 < results[system]["DSVR"]["mAP"] <= 1.0
         assert set(results[system]) == set(config.protocols)
     for system in ("AuSiL untrained", "AuSiL trained", "AuSiL shipped + landmarks"):

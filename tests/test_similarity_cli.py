@@ -80,7 +80,7 @@ def test_dml_fusions_use_the_saved_network(lists):
 
 def test_bad_input_is_named(lists):
     tmp_path, videos = lists
-    with pytest.raises(ValueError, match="needs model_dir"):
+    with pytest.raises(FeatureError, match="takes 2048-d inputs"):  # the shipped network
         run_similarity(config(tmp_path, system="dml"))
     with pytest.raises(ValueError, match="system must be one of"):
         run_similarity(config(tmp_path, system="bogus"))

@@ -3,6 +3,8 @@
 Compares, on the FIVR-style protocols of the benchmark (DSVR, CSVR, ISVR; DAVR for audio copies):
   * `global`     cosine similarity of global video vectors (ndvr-dml's baseline);
   * `chamfer`    frame-level Chamfer similarity (`ndvr_jax.chamfer`);
+  * `DML shipped` the DML network shipped in the package (self-supervised on real media, never
+                 on the demo), early fusion;
   * `DML early`, `DML late`  the ndvr-dml network trained on the benchmark, cross-validated over
                  its queries (`ndvr_jax.dml.demo.dml_demo_run`), `config.run_dml`;
   * `AuSiL untrained`, `AuSiL trained`, `AuSiL shipped`  audio retrieval
@@ -35,6 +37,7 @@ from ndvr_jax.collection.demo import collection_benchmark_run
 from ndvr_jax.data.annotations import load_annotation
 from ndvr_jax.data.demo import build_demo_benchmark
 from ndvr_jax.dml.demo import dml_demo_run
+from ndvr_jax.dml.embed import DEFAULT_DML, MODEL_FILE, embed_early, load_dml
 from ndvr_jax.evaluation import plots, retrieval
 from ndvr_jax.features.visual import extract_visual
 from ndvr_jax.io.atomic import atomic_write, save_json_atomic
@@ -44,14 +47,20 @@ from ndvr_jax.pdvr.demo import localize_demo_run
 
 
 def retrieve(store: FeatureStore, query_ids: list[str], db_ids: list[str]) -> dict[str, np.ndarray]:
-    """Similarity matrices `[Q, N]` of the training-free visual systems."""
+    """Similarity matrices `[Q, N]` of the visual systems that need no training on the
+    benchmark: global vectors, frame Chamfer and the DML shipped in the package (early fusion)."""
     queries, database = [store.load(v) for v in query_ids], [store.load(v) for v in db_ids]
-    return {
+    systems = {
         "global": search.similarity_matrix(
             search.global_vectors(queries), search.global_vectors(database)
         ),
         "chamfer": chamfer_similarity(queries, database),
     }
+    if (DEFAULT_DML / MODEL_FILE).is_file():
+        model, _ = load_dml(DEFAULT_DML)
+        embed = lambda videos: embed_early(model, search.global_vectors(videos))
+        systems["DML shipped"] = search.similarity_matrix(embed(queries), embed(database))
+    return systems
 
 
 def _plot_pr(results: dict[str, dict], protocol: str, path: Path) -> None:

@@ -6,7 +6,8 @@ Systems (`SYSTEMS`):
   regional region Chamfer of regional MAC `[T, R, D]` (`--config.regions=3` at extraction;
            `ndvr_jax.regional.similarity`, `region_frames` its frame similarity, `region_pca`
            its whitening: the shipped one, one fitted on the database, or a saved one);
-  dml      a trained DML network (`model_dir`: a DML training workdir), early or late fusion;
+  dml      a trained DML network (`model_dir`: a DML training workdir; without it the network
+           shipped with the package, `ndvr_jax/dml/weights`), early or late fusion;
   ausil    AuSiL on audio segment features (`model_dir`: an AuSiL workdir with
            `ausil_model.npz`, or only `pca.npz`, or `untrained`: PCA + Chamfer); without
            `model_dir` the pretrained AuSiL shipped with the package (`ndvr_jax/ausil/weights`);
@@ -38,7 +39,7 @@ from ndvr_jax.ausil.scoring import similarity_matrix as ausil_similarity_matrix
 from ndvr_jax.ausil.training import PCA_FILE, load_pca, read_segment_features
 from ndvr_jax.chamfer import chamfer_similarity
 from ndvr_jax.data.feature_lists import FeatureError, check_frame_features, load_frame_features
-from ndvr_jax.dml.embed import embed_early, embed_late, load_dml
+from ndvr_jax.dml.embed import DEFAULT_DML, embed_early, embed_late, load_dml
 from ndvr_jax.features.landmarks import load_landmark_file
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
 from ndvr_jax.landmarks.matching import (
@@ -63,7 +64,7 @@ def default_similarity_config() -> ml_collections.ConfigDict:
             queries="",  # `<id>\t<features path>` lines
             database="",  # `<id>\t<features path>` lines
             features_dir="",  # read features by id from this store instead of the list paths
-            model_dir="",  # dml: a DML training workdir; ausil: an AuSiL workdir
+            model_dir="",  # dml: a DML training workdir; ausil: an AuSiL workdir ("": shipped)
             metric="cosine",  # global / dml: cosine | distance
             fusion="early",  # dml: early (global vectors) | late (every frame)
             untrained=False,  # ausil: ignore a trained model (PCA + Chamfer)
@@ -183,7 +184,7 @@ def system_similarities(
     elif system == "dml":
         if config.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {config.fusion!r}")
-        model, _ = load_dml(config.model_dir)
+        model, _ = load_dml(config.model_dir or DEFAULT_DML)
         width = model.layers[0].in_features
         if queries[0].shape[1] != width:
             raise FeatureError(f"the DML network takes {width}-d inputs, features are "
@@ -201,8 +202,6 @@ def run_similarity(config: ml_collections.ConfigDict) -> Path:
     """Loads both lists, computes `config.system`'s similarities, writes the similarity JSON."""
     if config.system not in SYSTEMS:
         raise ValueError(f"system must be one of {SYSTEMS}, got {config.system!r}")
-    if config.system == "dml" and not config.model_dir:  # ausil: the shipped default
-        raise ValueError(f"system {config.system!r} needs model_dir (its training workdir)")
     loader = LOADERS.get(config.system, _visual_loader)
     if config.system == "regional":  # [T, R, D] regional MAC
         loader = lambda features_dir: _visual_loader(features_dir, load_region_features)

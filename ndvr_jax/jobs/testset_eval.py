@@ -3,7 +3,8 @@
 Extracts visual and audio features of every video (`ndvr_jax.features`), scores the queries
 against the database with the toolkit's systems and averages the per-query AP by the query's
 transformation class (`queries.json`; rows are `<modality>: <class>`):
-  * visual systems (`global`, `chamfer`, `DML early/late` with `dml_model_dir`, and with
+  * visual systems (`global`, `chamfer`, `DML shipped` when the package ships its DML,
+    `DML early/late` with `dml_model_dir`, and with
     `regional` the region Chamfer of features with detected picture-in-picture insets and the
     shipped region whitening, `regional (insets)`) on DSVR (ND + DS: visual copies and
     compilations; audio-only copies have nothing to find there);
