@@ -76,9 +76,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     # fit_to=FILE fits one on this run's segments and ground truth (and uses it). duplicates=True
     # leaves database videos that copy the source span themselves out of the background (helps
     # where the database holds near-duplicates, as the demo's; lowered F1 on the dev set).
+    # inset_views=True: with regional frames (insets), each query region's own contrast counts
+    # too (a source shown small inside the query stands out in its inset).
     config.verify = ml_collections.ConfigDict(
-        dict(calibration="shipped", threshold=0.5, background=5, duplicates=False, fit_to="")
-    )
+        dict(calibration="shipped", threshold=0.5, background=5, duplicates=False,
+             inset_views=False, fit_to="")
+    )  # fmt: skip
     config.tn = ml_collections.ConfigDict(
         dict(top_k=3, max_step=10, min_sim=0.3, min_length=5, max_iou=0.3)
     )

@@ -129,3 +129,31 @@ def test_fit_with_duplicates_records_it_and_keeps_the_sources(benchmark, tmp_pat
     assert fitted["duplicates"] is True and fitted["slope"] > 0
     assert verified["sources"]["sources_found"] == 3
     assert verified["negative_queries_with_segments"] == 0
+
+
+def test_inset_views_let_a_source_shown_small_stand_out():
+    rng = np.random.default_rng(3)
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
+    regional = lambda whole, inset: np.stack([whole, inset], axis=1)  # [T, 2, D]
+    source, host = unit(rng.normal(size=(16, 32))), unit(rng.normal(size=(16, 32)))
+    query = regional(unit(host + 0.3 * source), unit(source + 0.2 * rng.normal(size=source.shape)))
+    # the database: the source, and near-copies of the footage the query shows the source inside
+    look_alikes = [unit(query[:, 0] + 0.05 * rng.normal(size=host.shape)) for _ in range(5)]
+    database = [regional(v, v) for v in (source, *look_alikes)]  # no inset: the frame again
+    segment = Segment(0.0, 16.0, 0, 0.0, 16.0, 1.0)
+    others = database[1:]
+    plain = contrast(query, segment, database[0], others)
+    with_views = contrast(query, segment, database[0], others, inset_views=True)
+    best = lambda frames, ref: float((frames @ ref.T).max(axis=1).mean())  # whole-frame Chamfer
+    inset = query[:, 1]
+    expected = best(inset, source) - np.mean([best(inset, o) for o in look_alikes])
+    assert with_views == pytest.approx(max(plain, expected), abs=1e-5)
+    assert plain < 0.0 < 0.3 < with_views  # the whole query frame resembles the look-alikes
+    # whole-frame features have no views: the option changes nothing
+    flat = contrast(query[:, 0], segment, source, look_alikes, inset_views=True)
+    assert flat == pytest.approx(contrast(query[:, 0], segment, source, look_alikes), abs=1e-6)
+    verifier = Verifier(Calibration(slope=50.0, intercept=-2.5), inset_views=True)
+    assert len(verifier.keep([segment], query, database, [0, 1, 2, 3, 4, 5])) == 1
+    assert not Verifier(Calibration(slope=50.0, intercept=-2.5)).keep(
+        [segment], query, database, [0, 1, 2, 3, 4, 5]
+    )

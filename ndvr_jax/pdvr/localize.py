@@ -233,13 +233,13 @@ def _fit_verifier(
         return np.concatenate(
             [
                 segment_evidence(
-                    segments, q.frames, localizer.raw, ids, background, duplicate_cutoff
+                    segments, q.frames, localizer.raw, ids, background, duplicate_cutoff, views
                 )
                 for q, segments, ids in zip(queries, found, voted, strict=True)
             ]
         )
 
-    threshold = verify.get("threshold", 0.5)
+    threshold, views = verify.get("threshold", 0.5), verify.get("inset_views", False)
     cutoff = None
     if verify.get("duplicates", False):
         cutoff = fit_calibration(evidence(None), labels).threshold(threshold)
@@ -247,7 +247,7 @@ def _fit_verifier(
         evidence(cutoff), labels, verify.fit_to, background, fitted_on=fitted_on,
         duplicates=cutoff is not None,
     )  # fmt: skip
-    return Verifier(calibration, threshold, background, cutoff is not None)
+    return Verifier(calibration, threshold, background, cutoff is not None, views)
 
 
 def localize(

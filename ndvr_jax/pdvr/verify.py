@@ -7,7 +7,11 @@ real footage unrelated pictures score high frame cosines). The evidence is there
 the span's frame Chamfer similarity (each query frame of the span against the source span's
 frames, best cosine, averaged; features as extracted) minus the mean of the `background` highest
 Chamfer similarities of the same query frames to the query's *other* candidates (whole videos).
-A copy stands out from the other candidates; a look-alike does not.
+A copy stands out from the other candidates; a look-alike does not. With `inset_views`, regional
+query frames (`[T, R, D]`: the whole frame, then its regions, e.g. the detected picture-in-picture
+inset) also give the contrast of each region alone against whole reference frames, and the
+segment's evidence is the largest: a source shown small inside the query stands out in its inset
+even where the query's whole frame resembles other videos as much.
 The candidates are the ones the candidate stage voted for, so the cost grows with them, not with
 the database. A logistic calibration of that contrast (`ndvr_jax.collection.fusion.Calibration`)
 gives the probability: fitted on annotated segments (`fit_segment_calibration`, `python -m
@@ -28,7 +32,7 @@ import numpy as np
 
 from ndvr_jax.collection.fusion import Calibration, fit_calibration
 from ndvr_jax.io.atomic import save_json_atomic
-from ndvr_jax.pdvr.frames import similarity_map
+from ndvr_jax.pdvr.frames import similarity_map, whole_frames
 from ndvr_jax.pdvr.segments import Segment
 
 DEFAULT_SEGMENT_CALIBRATION = Path(__file__).with_name("segment_calibration.json")
@@ -79,19 +83,30 @@ def contrast(
     others: Sequence[np.ndarray],
     background: int = 5,
     duplicate_cutoff: float | None = None,
+    inset_views: bool = False,
 ) -> float:
     """The segment's span Chamfer minus the mean of the `background` best Chamfer similarities
     of its query frames to `others` (whole videos; none: minus 0).
 
     With `duplicate_cutoff`, others that copy the source span themselves (`copies_of`) are left
     out of the background: a query that copies a source resembles the source's own duplicates in
-    the database just as much, which is no evidence against the copy."""
+    the database just as much, which is no evidence against the copy. With `inset_views` (and
+    regional frames), the largest of that and each query region's own contrast against the whole
+    frames of the source span and of `others`."""
     frames = _span(query, segment.query_start, segment.query_end)
     span = _span(source, segment.source_start, segment.source_end)
     if duplicate_cutoff is not None:
         flags = copies_of(span, others, background, duplicate_cutoff)
         others = [o for o, duplicate in zip(others, flags, strict=True) if not duplicate]
-    return chamfer(frames, span) - _background(frames, others, background)
+    evidence = chamfer(frames, span) - _background(frames, others, background)
+    if not inset_views or frames.ndim != 3:
+        return evidence
+    whole = [whole_frames(o) for o in others]
+    for region in range(1, frames.shape[1]):
+        view = frames[:, region]
+        own = chamfer(view, whole_frames(span)) - _background(view, whole, background)
+        evidence = max(evidence, own)
+    return evidence
 
 
 def segment_evidence(
@@ -101,6 +116,7 @@ def segment_evidence(
     candidates: Sequence[int],
     background: int = 5,
     duplicate_cutoff: float | None = None,
+    inset_views: bool = False,
 ) -> np.ndarray:
     """`contrast` of every segment (frame units, `source` a database index) against the query's
     other candidates (database indices)."""
@@ -113,6 +129,7 @@ def segment_evidence(
                 [database[i] for i in candidates if i != s.source],
                 background,
                 duplicate_cutoff,
+                inset_views,
             )
             for s in segments
         ],
@@ -128,6 +145,7 @@ class Verifier:
     threshold: float = 0.5
     background: int = 5
     duplicates: bool = False  # leave the source's own copies out of the background
+    inset_views: bool = False  # regional frames: each query region's own contrast counts too
 
     @property
     def duplicate_cutoff(self) -> float | None:
@@ -138,8 +156,8 @@ class Verifier:
     @classmethod
     def from_config(cls, verify: Mapping) -> Verifier | None:
         """`verify.calibration`: "" (no verification: None), "shipped" or a calibration JSON
-        (`fit_segment_calibration`'s); `threshold` and `duplicates` as the fields, `background` from
-        the calibration."""
+        (`fit_segment_calibration`'s); `threshold`, `duplicates` and `inset_views` as the fields,
+        `background` from the calibration."""
         if not verify.get("calibration"):
             return None
         path = verify["calibration"]
@@ -150,6 +168,7 @@ class Verifier:
             verify.get("threshold", 0.5),
             data.get("background", 5),
             verify.get("duplicates", False),
+            verify.get("inset_views", False),
         )
 
     def keep(
@@ -164,7 +183,13 @@ class Verifier:
         if not segments:
             return []
         evidence = segment_evidence(
-            segments, query, database, candidates, self.background, self.duplicate_cutoff
+            segments,
+            query,
+            database,
+            candidates,
+            self.background,
+            self.duplicate_cutoff,
+            self.inset_views,
         )
         p = self.calibration(evidence)
         return [
