@@ -37,6 +37,8 @@ def test_demo_runs_end_to_end_and_retrieves_copies(tmp_path):
     similarities = json.loads((run / "similarities_chamfer.json").read_text())
     queries = [line.split()[0] for line in (tmp_path / "data/queries.txt").read_text().splitlines()]
     assert sorted(similarities) == sorted(queries)
+    shipped = json.loads((run / "similarities_DML_shipped.json").read_text())  # no space in names
+    assert sorted(shipped) == sorted(queries)
     rerun = demo.run(config, str(run))  # resumes: nothing to rebuild, extract or train again
     for system, by_protocol in results.items():
         for protocol, result in by_protocol.items():

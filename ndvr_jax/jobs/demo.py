@@ -114,7 +114,8 @@ def run(config, workdir: str) -> dict[str, dict]:
     }
     for name, sim in systems.items():
         search.save_similarities(
-            work / f"similarities_{name}.json", search.to_similarity_dict(sim, query_ids, db_ids)
+            work / f"similarities_{name.replace(' ', '_')}.json",
+            search.to_similarity_dict(sim, query_ids, db_ids),
         )
     plots.plot_similarity_matrix(
         systems["chamfer"],
