@@ -44,6 +44,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     # -> 0.901, sources 31 -> 35 of 35; benchmarks/RESULTS.md, PDVR).
     config.localize.insets = True
     config.localize.verify.duplicates = True
+    # Each query region's own contrast in the no-copy decision (the inset of a picture-in-picture
+    # copy): seed 1 unchanged (0.901), dev set VFRM F1 0.652 -> 0.656, sources 60 -> 62 of 76.
+    config.localize.verify.inset_views = True
     if runlocal:  # 12 fps, 64 px frames: VFRM settings chosen on the tiny benchmark's seed 1
         config.localize.vfrm.weights.update(w_continuity=3.0, memory_rate=0.1, memory_retain=0.0)
         config.localize.merge.update(max_gap=2, min_frames=5)
