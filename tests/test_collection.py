@@ -156,6 +156,23 @@ def test_index_add_info_remove(demo, tmp_path):
     assert (index / "landmarks" / f"{videos[1][0]}.npy").is_file()
 
 
+def test_an_index_from_before_an_option_existed_opens_with_it(demo, tmp_path):
+    _, index = copy_index(demo, tmp_path)
+    config = load_config_file(REPO / "configs" / "index.py", "runlocal")
+    catalogue = Catalogue(index)
+    older = catalogue.get_meta("settings")
+    del older["extract"]["inset_border_sides"]  # as an index built before the option
+    catalogue.set_meta("settings", older)
+    catalogue.close()
+    build_lib.open_index(index, config)[0].close()  # the new option at its default: agrees
+    reopened = Catalogue(index)
+    assert reopened.get_meta("settings")["extract"]["inset_border_sides"] == 2  # recorded now
+    reopened.close()
+    config.extract.inset_border_sides = 0  # a value the index was not built with
+    with pytest.raises(CatalogueError, match="other settings"):
+        build_lib.open_index(index, config)
+
+
 def test_landmarks_add_their_score_to_the_audio_evidence(demo, tmp_path):
     """An index with landmarks scores audio as AuSiL + 0.5 x landmark score; without its
     `landmarks/` folder, as AuSiL alone; the hits are in the evidence."""

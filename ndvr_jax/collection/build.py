@@ -14,6 +14,7 @@ new rows and their shard are committed in one transaction at the end.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -73,20 +74,32 @@ def open_index(
     Orphan shards of a killed run are removed."""
     catalogue = Catalogue(folder, create=config is not None)
     stored = catalogue.get_meta("settings")
+    given = json.loads(json.dumps(config.to_dict())) if config is not None else None
     if stored is None:
-        if config is None:
+        if given is None:
             raise CatalogueError(f"{folder} has no settings: build it again")
-        catalogue.set_meta("settings", config.to_dict())
-        stored = config.to_dict()
-    elif config is not None and stored != config.to_dict():
-        raise CatalogueError(
-            f"{folder} was built with other settings than the given --config; add to it "
-            "without --config, or build a new index"
-        )
+        catalogue.set_meta("settings", given)
+        stored = given
+    elif given is not None and stored != given:
+        if not _agrees(stored, given):
+            raise CatalogueError(
+                f"{folder} was built with other settings than the given --config; add to it "
+                "without --config, or build a new index"
+            )
+        catalogue.set_meta("settings", given)  # options added since, at their defaults
+        stored = given
     removed = remove_orphans(catalogue)
     if removed:
         logging.warning("removed %d shard(s) of an interrupted run: %s", len(removed), removed)
     return catalogue, ml_collections.ConfigDict(stored)
+
+
+def _agrees(stored: Any, given: Any) -> bool:
+    """Whether settings `given` are `stored` plus options added since (keys `stored` lacks): an
+    index built before an option existed was built the way its default works."""
+    if isinstance(stored, dict) and isinstance(given, dict):
+        return all(k in given and _agrees(v, given[k]) for k, v in stored.items())
+    return stored == given
 
 
 def _plan(catalogue: Catalogue, entries: Sequence[tuple[str, str]], summary: AddSummary):
