@@ -70,8 +70,9 @@ def open_index(
     folder: str | os.PathLike, config: ml_collections.ConfigDict | None = None
 ) -> tuple[Catalogue, ml_collections.ConfigDict]:
     """The catalogue of `folder` and its settings. With `config` (`configs/index.py`) a missing
-    index is created with those settings and an existing one must have been built with them.
-    Orphan shards of a killed run are removed."""
+    index is created with those settings and an existing one must have been built with them (or
+    with them less options added since, taken as built at their defaults and recorded). Orphan
+    shards of a killed run are removed."""
     catalogue = Catalogue(folder, create=config is not None)
     stored = catalogue.get_meta("settings")
     given = json.loads(json.dumps(config.to_dict())) if config is not None else None
