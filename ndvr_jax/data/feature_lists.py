@@ -21,6 +21,7 @@ toolkit). `pad_frame_batch` stacks videos of different lengths for late fusion
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,6 +59,12 @@ def read_feature_list(path: str | os.PathLike) -> dict[str, str]:
         raise FeatureError(str(e)) from None
 
 
+# np.load parses every header with `ast`, and CPython 3.11 can raise "AST constructor recursion
+# depth mismatch" when threads parse at once (seen in `dml.triplets`' loader pool): loads take
+# turns; the checks after them still run in parallel.
+_NPY_HEADERS = threading.Lock()
+
+
 def load_frame_features(
     path: str | os.PathLike,
     video_id: str | None = None,
@@ -76,7 +83,8 @@ def load_frame_features(
     if not os.path.isfile(path):
         raise FeatureError(f"{name}: feature file {os.fspath(path)!r} does not exist")
     try:
-        array = np.load(path, allow_pickle=False)
+        with _NPY_HEADERS:
+            array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise FeatureError(f"{name}: cannot read {os.fspath(path)!r} as .npy: {e}") from e
     check_frame_features(array, video_id, path, expected_dim, allow_empty)
