@@ -37,11 +37,12 @@ from ndvr_jax.collection.demo import collection_benchmark_run
 from ndvr_jax.data.annotations import load_annotation
 from ndvr_jax.data.demo import build_demo_benchmark
 from ndvr_jax.dml.demo import dml_demo_run
-from ndvr_jax.dml.embed import DEFAULT_DML, MODEL_FILE, embed_early, load_dml
+from ndvr_jax.dml.embed import DEFAULT_DML, MODEL_FILE
 from ndvr_jax.evaluation import plots, retrieval
 from ndvr_jax.features.visual import extract_visual
 from ndvr_jax.io.atomic import atomic_write, save_json_atomic
 from ndvr_jax.io.store import FeatureStore, read_id_path_list
+from ndvr_jax.jobs.similarity import system_similarities
 from ndvr_jax.landmarks.localize import audio_localize_run
 from ndvr_jax.pdvr.demo import localize_demo_run
 
@@ -57,9 +58,10 @@ def retrieve(store: FeatureStore, query_ids: list[str], db_ids: list[str]) -> di
         "chamfer": chamfer_similarity(queries, database),
     }
     if (DEFAULT_DML / MODEL_FILE).is_file():
-        model, _ = load_dml(DEFAULT_DML)
-        embed = lambda videos: embed_early(model, search.global_vectors(videos))
-        systems["DML shipped"] = search.similarity_matrix(embed(queries), embed(database))
+        shipped = ml_collections.ConfigDict(
+            dict(system="dml", model_dir="", fusion="early", metric="cosine")
+        )
+        systems["DML shipped"] = system_similarities(shipped, queries, database)
     return systems
 
 
